@@ -28,7 +28,7 @@
 #endif
 
 #define FL_SCHEMA_VERSION_MAJOR 1
-#define FL_SCHEMA_VERSION_MINOR 0
+#define FL_SCHEMA_VERSION_MINOR 1
 
 #define FL_MAX_ORDERS 11       /* NR_PAGE_ORDERS on x86-64: orders 0..10 */
 #define FL_MAX_MIGRATETYPES 8  /* room for UNMOVABLE..ISOLATE with CMA, plus spare */
@@ -62,6 +62,7 @@ enum fl_event_kind {
 	FL_EV_KCOMPACTD_SLEEP = 20,
 	FL_EV_COMPACT_ISOLATE = 21,       /* isolate_migratepages / isolate_freepages / fast_isolate_freepages */
 	FL_EV_COMPACT_MIGRATEPAGES = 22,  /* mm_compaction_migratepages */
+	FL_EV_COMPACT_OUTCOME = 23,       /* out-of-tree mm_compaction_success/_failure (minor 1) */
 	/* migration, reclaim, THP, OOM */
 	FL_EV_MIGRATE_PAGES = 30,         /* migrate:mm_migrate_pages */
 	FL_EV_DIRECT_RECLAIM_BEGIN = 31,
@@ -220,6 +221,20 @@ struct fl_compact_migratepages {
 	struct fl_record_header hdr;
 	__u64 nr_migrated;
 	__u64 nr_failed;
+};
+
+#define FL_FRAGINDEX_UNKNOWN (-2147483647 - 1) /* INT32_MIN: source has no fragmentation index */
+
+/* FL_EV_COMPACT_OUTCOME: out-of-tree page_alloc:mm_compaction_success / _failure
+ * (schema minor 1); recorded only on kernels carrying that patch. */
+struct fl_compact_outcome {
+	struct fl_record_header hdr;
+	__s32 nid;               /* -1 when the tracepoint lacks it */
+	__s32 zone_idx;          /* -1 when the tracepoint lacks it */
+	__s32 order;
+	__u32 success;           /* 1 = mm_compaction_success, 0 = mm_compaction_failure */
+	__s32 fragindex;         /* fragmentation index x1000, FL_FRAGINDEX_UNKNOWN if absent */
+	__s32 ret;               /* the tracepoint's ret field, 0 if absent */
 };
 
 /* FL_EV_MIGRATE_PAGES: migrate:mm_migrate_pages */
@@ -443,6 +458,7 @@ FL_STATIC_ASSERT(sizeof(struct fl_compact_try) == 40, "compact_try");
 FL_STATIC_ASSERT(sizeof(struct fl_kcompactd) == 32, "kcompactd");
 FL_STATIC_ASSERT(sizeof(struct fl_compact_isolate) == 56, "compact_isolate");
 FL_STATIC_ASSERT(sizeof(struct fl_compact_migratepages) == 32, "compact_migratepages");
+FL_STATIC_ASSERT(sizeof(struct fl_compact_outcome) == 40, "compact_outcome");
 FL_STATIC_ASSERT(sizeof(struct fl_migrate_pages) == 72, "migrate_pages");
 FL_STATIC_ASSERT(sizeof(struct fl_direct_reclaim) == 40, "direct_reclaim");
 FL_STATIC_ASSERT(sizeof(struct fl_kswapd) == 40, "kswapd");
