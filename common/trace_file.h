@@ -51,15 +51,31 @@ struct TraceHeader {
   std::map<std::string, std::string> extra;  // free-form key/value (sorted)
 };
 
+// Version of the container format (file header and chunk layout), distinct
+// from the record schema version (FL_SCHEMA_VERSION_*). A reader refuses a
+// file whose major differs from its own; a newer minor is read (it may only
+// add things an older reader can skip). See docs/trace-format.md.
+inline constexpr uint16_t kTraceFormatMajor = 1;
+inline constexpr uint16_t kTraceFormatMinor = 0;
+// Largest chunk payload (stored or uncompressed) a reader accepts and a
+// writer may be configured for; bounds what a corrupt length can make us allocate.
+inline constexpr size_t kTraceMaxChunkBytes = size_t{64} << 20;
+
 struct TraceWriterOptions {
   bool compress = true;          // zstd per chunk
   int zstd_level = 3;
   size_t chunk_bytes = 1 << 20;  // uncompressed payload per chunk before it is sealed
+                                 // (4 KiB .. kTraceMaxChunkBytes - 64 KiB)
 };
 
 // Writes a trace. Records are buffered into a chunk; a chunk is sealed (and
 // written with its checksum) when full, on Flush(), and on Close(). A writer
 // killed at any moment leaves a file readable up to its last sealed chunk.
+// Close() also writes an end marker, so readers can tell a finished trace from
+// one whose writer died. The header's schema_major/minor are set to this
+// build's schema and an empty tool_version to this build's version; nothing
+// else is filled in, so the same header and records give the same bytes.
+// Not thread-safe: one writer per file, used from one thread at a time.
 class TraceWriter final : public EventSink {
  public:
   static absl::StatusOr<std::unique_ptr<TraceWriter>> Open(
@@ -81,8 +97,9 @@ class TraceWriter final : public EventSink {
   [[nodiscard]] absl::Status Flush();
   [[nodiscard]] absl::Status Close();
 
-  uint64_t records_written() const;
+  uint64_t records_written() const;  // by this writer (not counting appended-to records)
   const std::string& path() const;
+  const TraceHeader& header() const;  // as stored in the file (for OpenAppend: the file's)
 
  private:
   TraceWriter() = default;
@@ -108,6 +125,20 @@ class TraceReader {
   bool truncated() const;              // data after the last complete chunk
   std::string truncation_note() const; // "file ends inside chunk at offset N (M bytes lost)"
   uint64_t offset() const;             // file offset of the current chunk
+
+  // True once the end marker written by TraceWriter::Close() was read. At the
+  // end of the data, false means the writer did not finish (killed, crashed,
+  // or still writing), even when no torn chunk is left (truncated() false).
+  bool closed() const;
+  // Offset just past the last complete data chunk read so far (the file
+  // header's end before any): where an appender continues.
+  uint64_t data_end_offset() const;
+  uint64_t file_size() const;           // size when opened
+  uint64_t chunks_read() const;         // data chunks (not the end marker)
+  uint64_t records_read() const;
+  uint64_t stored_payload_bytes() const;  // chunk payload bytes as stored (compressed)
+  uint64_t raw_payload_bytes() const;     // the same, uncompressed
+  uint16_t format_minor() const;          // container format minor of the file
 
  private:
   TraceReader() = default;
