@@ -1,0 +1,305 @@
+// PageAllocator: a deterministic model of the Linux buddy page allocator with
+// migratetypes (reference/kernel-page-allocator.md §1, §2, §4, §5): zones,
+// pageblocks, free lists per order and type with the kernel's head/tail
+// placement, split and merge, the fallback path of three kernel eras,
+// HIGHATOMIC reserves, per-CPU lists, watermarks, boosting, ALLOC_NOFRAGMENT
+// and defrag_mode.
+//
+// It never reads a clock or makes a syscall: events carry the logical time
+// set with set_time(); events go to an optional EventSink and decisions to an
+// optional Narrator (both may be null; with neither, nothing is formatted).
+//
+// Memory: 10 bytes per page of the covered pfn range (two u32 list links, a
+// state byte and an owner/list byte) plus one byte per pageblock and small
+// per-zone tables. A free or per-CPU block is represented by its first page
+// only; so is an allocated block (with its owner kind).
+//
+// Not thread-safe; one instance models one machine.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bpf/fraglab_events.h"
+#include "common/event_sink.h"
+#include "sim/config.h"
+#include "sim/narrator.h"
+#include "sim/types.h"
+
+namespace fraglab::sim {
+
+// One allocation request (alloc_pages).
+struct AllocRequest {
+  int order = 0;
+  uint64_t gfp = gfp::kKernel;  // decides type, highest zone and alloc flags
+  int node = 0;                 // preferred node
+  int cpu = 0;                  // CPU the request runs on (its pcp lists)
+  OwnerKind owner = OwnerKind::kUnknown;
+};
+
+// What one pfn is, as seen by the model.
+struct PageInfo {
+  enum class Kind : uint8_t {
+    kNone,       // tail page of a block, or a page outside every zone / absent
+    kFree,       // first page of a free buddy block
+    kPcp,        // first page of a block on a per-CPU list
+    kAllocated,  // first page of an allocated block
+  };
+  Kind kind = Kind::kNone;
+  int order = 0;
+  MigrateType list_type = kUnmovable;   // kFree: list it is on; kPcp: cached type
+  OwnerKind owner = OwnerKind::kUnknown;  // kAllocated
+  MigrateType alloc_type = kUnmovable;  // kAllocated: requested type
+};
+
+// A kswapd wake-up the allocator asked for (§5.2, §5.5); reclaim is modelled
+// elsewhere, which takes these with TakeKswapdWakeups().
+struct KswapdWakeup {
+  int node = 0;
+  int order = 0;
+  int highest_zoneidx = 0;
+  bool from_boost = false;  // woken because a fallback boosted the watermark
+};
+
+// Read-only view of one zone's bookkeeping.
+struct ZoneStats {
+  int node = 0;
+  ZoneType type = kZoneNormal;
+  uint64_t start_pfn = 0;
+  uint64_t spanned = 0;
+  uint64_t present = 0;
+  uint64_t managed = 0;
+  uint64_t free_pages = 0;                  // NR_FREE_PAGES (buddy, not isolated, not pcp)
+  uint64_t nr_free[kNumOrders] = {};        // buddyinfo
+  uint64_t wmark_min = 0, wmark_low = 0, wmark_high = 0, wmark_promo = 0;  // without boost
+  uint64_t boost = 0;
+  uint64_t lowmem_reserve[kNumZoneTypes] = {};
+  uint64_t nr_reserved_highatomic = 0;
+  uint64_t pcp_pages = 0;                   // pages on all CPUs' lists of this zone
+};
+
+// Per-CPU list state of one (zone, CPU).
+struct PcpStats {
+  int count = 0, high = 0, high_min = 0, high_max = 0, batch = 0;
+  int alloc_factor = 0, free_factor = 0, free_count = 0;
+};
+
+class PageAllocator {
+ public:
+  // Builds the machine and releases every managed page to the buddy lists
+  // (boot state, §1: all pageblocks MOVABLE, tail insertion in ascending pfn
+  // order). InvalidArgument when `config` is inconsistent. `sink` and
+  // `narrator` may be null and must outlive the allocator.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<PageAllocator>> Create(
+      const MachineConfig& config, EventSink* sink = nullptr, Narrator* narrator = nullptr);
+
+  PageAllocator(const PageAllocator&) = delete;
+  PageAllocator& operator=(const PageAllocator&) = delete;
+  ~PageAllocator();
+
+  // ---- Operations -------------------------------------------------------
+  // alloc_pages(): fast path, then the slow path's freelist attempt at the MIN
+  // watermark with the slow-path flags (reclaim and compaction are not part
+  // of this model yet). Returns the first pfn of the block, or kNoPfn when no
+  // zone could serve it. Emits mm_page_alloc either way. Requests with an
+  // order > 10, a CPU or node out of range, or both mobility gfp bits set
+  // are rejected with kNoPfn and an InvalidArgument kept in last_error().
+  uint64_t Allocate(const AllocRequest& req);
+  // The same with explicit alloc flags (alloc:: bits) and no slow path: one
+  // get_page_from_freelist walk. For callers that model the slow path.
+  uint64_t AllocateWithFlags(const AllocRequest& req, uint32_t alloc_flags);
+
+  // __free_pages(): frees the allocated block that starts at `pfn` and has
+  // order `order`, through CPU `cpu`'s lists when pcp is on and the order is
+  // a pcp order. InvalidArgument when pfn is not the first page of an
+  // allocated block of exactly that order (double free, wrong order...).
+  [[nodiscard]] absl::Status Free(uint64_t pfn, int order, int cpu = 0);
+
+  // Re-types the pageblock containing `pfn` to `type` and moves its free
+  // blocks to the tail of that type's lists (move_freepages_block +
+  // set_pageblock_migratetype): what compaction, isolation and a trace
+  // replay do to a block. InvalidArgument for a pfn outside every zone or a
+  // block not fully inside its zone.
+  [[nodiscard]] absl::Status ConvertPageblock(uint64_t pfn, MigrateType type);
+
+  // Changes the owner kind recorded for the allocated block at `pfn`.
+  [[nodiscard]] absl::Status SetOwner(uint64_t pfn, OwnerKind owner);
+
+  // drain_all_pages(): returns every CPU's pcp pages of every zone to the buddy.
+  void DrainAllPcp();
+  // drain_local_pages(): CPU `cpu`'s pages of every zone.
+  void DrainCpuPcp(int cpu);
+  // 6.7+ vmstat worker, once per simulated second: decays pcp high toward
+  // high_min and frees pages above it (§4). No-op with static tuning.
+  void PcpDecayTick();
+  // unreserve_highatomic_pageblock() for a request of type `type` on the
+  // zonelist of (node, highest zone): gives one HIGHATOMIC block back to
+  // `type`; keeps the last reserved block of a zone unless `force`.
+  // Returns whether a block was released.
+  bool UnreserveHighAtomic(int node, ZoneType highest, MigrateType type, bool force);
+  // Clears ZONE_BELOW_HIGH (kswapd found the zone balanced; 6.7+ pcp tuning).
+  void ClearBelowHigh(int zone);
+  // Kswapd wake-ups requested since the last call, in request order.
+  std::vector<KswapdWakeup> TakeKswapdWakeups();
+
+  // ---- Time, outputs ----------------------------------------------------
+  // Logical time stamped on events and decisions from now on.
+  void set_time(uint64_t t) { now_ = t; }
+  uint64_t time() const { return now_; }
+  void set_sink(EventSink* sink) { sink_ = sink; }
+  void set_narrator(Narrator* n) { narrator_ = n; }
+  // First error an event sink returned (events after it are still offered).
+  const absl::Status& sink_status() const { return sink_status_; }
+  // Why the last rejected request was rejected (OK if none).
+  const absl::Status& last_error() const { return last_error_; }
+  // Emits one FL_EV_SNAPSHOT_ZONE record per zone with present pages.
+  void EmitSnapshots();
+  // The snapshot record of zone `zone` (what EmitSnapshots emits).
+  fl_snapshot_zone Snapshot(int zone) const;
+
+  // ---- Queries ----------------------------------------------------------
+  const MachineConfig& config() const { return config_; }
+  const MigratetypeNumbering& numbering() const { return numbering_; }
+  int num_zones() const;
+  // Index of the zone of (node, type), or -1.
+  int FindZone(int node, ZoneType type) const;
+  // Index of the zone containing pfn, or -1.
+  int ZoneOfPfn(uint64_t pfn) const;
+  ZoneStats zone_stats(int zone) const;
+  std::string ZoneName(int zone) const;
+  // Free blocks on list (order, type) of `zone`.
+  uint64_t FreeCount(int zone, int order, MigrateType type) const;
+  // First pfns of the blocks on list (order, type), head first.
+  std::vector<uint64_t> FreeList(int zone, int order, MigrateType type) const;
+  // Pageblock type of the block containing pfn.
+  MigrateType PageblockType(uint64_t pfn) const;
+  // Pageblocks per type, counted as /proc/pagetypeinfo does (§8).
+  std::vector<uint64_t> PageblockCounts(int zone) const;
+  PageInfo Page(uint64_t pfn) const;
+  PcpStats pcp_stats(int zone, int cpu) const;
+  // First pfns on pcp list (order, type) of (zone, cpu), head first. For
+  // order 9 the type selects the movable / non-movable THP list.
+  std::vector<uint64_t> PcpList(int zone, int cpu, int order, MigrateType type) const;
+  bool grouping_disabled() const { return grouping_disabled_; }
+  // Bytes of simulator memory, every container counted.
+  size_t MemoryBytes() const;
+  // Pages covered by the per-page arrays.
+  uint64_t covered_pages() const { return n_pages_; }
+
+  // Checks every structural invariant: each free block on exactly one list,
+  // of a valid order, aligned, inside its zone, not overlapping another block;
+  // list counts, nr_free, masks and free page counters consistent; pcp counts
+  // consistent; [H][C] free blocks on the list of their pageblock's type.
+  // Internal naming the first violation found. O(pages).
+  [[nodiscard]] absl::Status CheckInvariants() const;
+
+ private:
+  struct Pcp;
+  struct Zone;
+  enum class RmqMode : uint8_t { kNormal, kSteal };
+
+  explicit PageAllocator(const MachineConfig& config);
+  absl::Status Init();
+
+  // List primitives on the link arrays.
+  void LinkHead(uint32_t sentinel, uint32_t i);
+  void LinkTail(uint32_t sentinel, uint32_t i);
+  void Unlink(uint32_t i);
+  uint32_t ListSentinel(const Zone& z, int order, int type) const;
+
+  // Buddy lists.
+  void AddFree(Zone& z, uint32_t i, int order, MigrateType t, bool tail);
+  void DelFree(Zone& z, uint32_t i);
+  void MoveFreeToTail(Zone& z, uint32_t i, MigrateType t);
+  void Expand(Zone& z, uint32_t i, int low, int high, MigrateType t);
+  void FreeOnePage(Zone& z, uint32_t i, int order, MigrateType t, bool to_tail);
+  void FreeToBuddy(Zone& z, uint32_t i, int order);
+
+  // Pageblocks.
+  MigrateType BlockType(uint32_t i) const;
+  void SetBlockType(uint32_t i, MigrateType t);
+  void ChangeBlockRange(uint32_t i, int order, MigrateType t);
+  bool BlockInZone(const Zone& z, uint32_t block_start) const;
+  bool CountBlock(const Zone& z, uint32_t i, int* free_pages, int* movable_pages) const;
+  int MoveFreeBlocksOfBlock(Zone& z, uint32_t block_start, MigrateType to);
+
+  // Allocation.
+  uint32_t RmqueueSmallest(Zone& z, int order, MigrateType t, int cpu);
+  uint32_t Rmqueue(Zone& z, int order, MigrateType t, uint32_t flags, RmqMode* mode, int cpu);
+  int FindFallback(const Zone& z, int order, MigrateType t) const;
+  bool CanClaim(int order, MigrateType t) const;
+  bool FallbackLegacy(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
+  uint32_t FallbackHygiene(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
+  uint32_t RmqueueClaim(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
+  uint32_t RmqueueSteal(Zone& z, int order, MigrateType t, int cpu);
+  void Boost(Zone& z, uint32_t flags);
+  void EmitExtfrag(uint32_t i, int alloc_order, int fallback_order, MigrateType t,
+                   MigrateType fallback, int cpu);
+  uint32_t RmqueueZone(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
+  uint32_t RmqueueBuddy(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
+  uint32_t RmqueuePcp(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
+  int NrPcpAlloc(Pcp& p, Zone& z, int order);
+  uint32_t GetPageFromFreelist(const AllocRequest& req, MigrateType t, int highest,
+                               uint32_t flags, int* zone_out);
+  void ReserveHighAtomic(Zone& z, uint32_t i, int order);
+  uint32_t NoFragmentFlags(const Zone& preferred, uint64_t gfp) const;
+  uint32_t GfpToAllocFlags(uint64_t gfp, int order) const;
+  void WakeKswapd(int node, int order, int highest, bool from_boost);
+  uint64_t FinishAlloc(const AllocRequest& req, MigrateType t, uint32_t i);
+  bool ValidateRequest(const AllocRequest& req);
+
+  // Watermarks.
+  void SetupWatermarks();
+  void SetupPcp();
+  int64_t UnusableFree(const Zone& z, int order, uint32_t flags) const;
+  bool WatermarkOk(const Zone& z, int order, int64_t mark, int highest, uint32_t flags,
+                   int64_t free_pages) const;
+  bool WatermarkFast(const Zone& z, int order, int64_t mark, int highest, uint32_t flags) const;
+  int64_t Mark(const Zone& z, uint32_t flags) const;
+
+  // Per-CPU lists.
+  int PcpIndex(int order, MigrateType t) const;
+  int PcpIndexOrder(int pindex) const;
+  void FreeToPcp(Zone& z, uint32_t i, int order, int cpu);
+  void FreePcpBulk(Zone& z, Pcp& p, int count, int pindex, int cpu);
+  void DrainPcp(Zone& z, Pcp& p, int cpu);
+
+  // Outputs.
+  void Emit(const fl_record_header& rec);
+  bool narrating() const { return narrator_ != nullptr; }
+  void Say(Decision d);
+  int Num(MigrateType t) const { return numbering_.Number(t); }
+  const char* TName(MigrateType t) const;
+
+  uint64_t PfnOf(uint32_t i) const { return base_pfn_ + i; }
+  int ZoneIndexOf(const Zone& z) const;
+
+  MachineConfig config_;
+  MigratetypeNumbering numbering_;
+  EventSink* sink_ = nullptr;
+  Narrator* narrator_ = nullptr;
+  absl::Status sink_status_;
+  absl::Status last_error_;
+  uint64_t now_ = 0;
+  bool grouping_disabled_ = false;
+  int nr_pcp_lists_ = 12;
+
+  uint64_t base_pfn_ = 0;   // pfn of index 0 (aligned to 2^10)
+  uint32_t n_pages_ = 0;    // covered pages
+  uint32_t n_links_ = 0;    // n_pages_ + sentinels
+  // Structure of arrays, indexed by pfn - base_pfn_ (links also by sentinel).
+  std::unique_ptr<uint32_t[]> next_;
+  std::unique_ptr<uint32_t[]> prev_;
+  std::unique_ptr<uint8_t[]> state_;  // kind (2 bits) | order (4 bits)
+  std::unique_ptr<uint8_t[]> aux_;    // free: list type; pcp: cached type; allocated: owner | type << 5
+  std::unique_ptr<uint8_t[]> block_;  // per pageblock: migratetype (3 bits) | skip bit
+  std::vector<Zone> zones_;
+  std::vector<int> zone_by_start_;  // zone indices sorted by start pfn
+  std::vector<KswapdWakeup> kswapd_wakeups_;
+};
+
+}  // namespace fraglab::sim
