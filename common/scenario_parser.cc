@@ -3,9 +3,9 @@
 // the tags seen so far; a FieldReader wraps one TOML table with its field
 // path and hands out typed, range-checked values.
 //
-// toml++ is used in its no-exceptions mode (it keeps ABI-distinct names for
-// that mode), so a syntax error is a value, not a throw.
-#define TOML_EXCEPTIONS 0
+// Debian ships toml++ as a shared library built with exceptions, so
+// toml::parse reports syntax errors by throwing toml::parse_error; we catch
+// it right at the call and turn it into a Status (nothing escapes).
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -86,7 +86,7 @@ class FieldReader {
   absl::Status Err(absl::string_view key, absl::string_view message) const;
   absl::Status Missing(absl::string_view key, absl::string_view why = "") const {
     return Err(key, why.empty() ? std::string("missing (required)")
-                                : absl::StrCat("missing (required ", why, ")"));
+                                : absl::StrCat("missing (required; ", why, ")"));
   }
 
   // Every key must be in `allowed`; the first other key is an error at the
@@ -377,13 +377,13 @@ absl::Status FieldReader::PageSizeField(absl::string_view key, PageSize* out) co
 // Top level
 
 absl::StatusOr<Scenario> Parser::Parse(absl::string_view text) {
-  toml::parse_result result = toml::parse(SV(text), SV(file_));
-  if (!result) {
-    const toml::parse_error& e = result.error();
+  toml::table root;
+  try {
+    root = toml::parse(SV(text), SV(file_));
+  } catch (const toml::parse_error& e) {
     return ErrorAt(PosOf(e.source()), "",
                    absl::StrCat("TOML syntax error: ", std::string(e.description())));
   }
-  const toml::table& root = result.table();
   Scenario s;
   s.source_file = file_;
   FieldReader top(*this, root, "");
@@ -426,7 +426,7 @@ absl::StatusOr<Scenario> Parser::Parse(absl::string_view text) {
       }
     }
   } else {
-    Record(top.Missing("phases", "(at least one [[phases]] table)"));
+    Record(top.Missing("phases", "at least one [[phases]] table"));
   }
 
   if (!errors_.empty()) {
@@ -688,7 +688,7 @@ absl::StatusOr<Step> Parser::ParseStep(const FieldReader& f, int depth) {
     RETURN_IF_ERROR(f.Int("count", 1, static_cast<int64_t>(kMaxExpandedPhases), &group.count,
                           true));
     const toml::node* n = f.Find("phases");
-    if (!n) return f.Missing("phases", "by op 'repeat': the phases to repeat");
+    if (!n) return f.Missing("phases", "the phases op 'repeat' repeats");
     const toml::array* a = n->as_array();
     if (!a || a->empty()) {
       return f.Err("phases", absl::StrCat("expected a non-empty array of phase tables ([[",
@@ -1099,7 +1099,7 @@ absl::Status Parser::ParseBound(const FieldReader& f, CountBound& b, bool requir
     return f.Err("max", absl::StrCat("max ", *b.max, " is below min ", *b.min));
   }
   if (required && !b.count && !b.min && !b.max) {
-    return f.Missing("count", "for this check: count, or min and/or max");
+    return f.Missing("count", "this check needs count, or min and/or max");
   }
   return absl::OkStatus();
 }

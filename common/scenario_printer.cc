@@ -132,7 +132,7 @@ void PrintBudget(const Budget& b, Writer& w) {
   if (b == d) return;
   w.Header("[budget]");
   if (b.memory != d.memory) w.SizeVal("memory", b.memory);
-  if (b.max_duration != d.max_duration) w.Str("max_duration", ::fraglab::FormatDuration(b.max_duration));
+  if (b.max_duration != d.max_duration) w.Str("max_duration", FormatDurationCanonical(b.max_duration));
 }
 
 void PrintBound(const CountBound& b, Writer& w) {
@@ -218,7 +218,7 @@ struct OpPrinter {
   void operator()(const SnapshotOp& op) {
     if (!op.label.empty()) w.Str("label", op.label);
   }
-  void operator()(const HoldOp& op) { w.Str("duration", ::fraglab::FormatDuration(op.duration)); }
+  void operator()(const HoldOp& op) { w.Str("duration", FormatDurationCanonical(op.duration)); }
   void operator()(const SysctlOp& op) {
     w.Str("setting", op.setting);
     // vm.* values are integers (the parser keeps them in canonical decimal).

@@ -255,7 +255,7 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   return absl::Nanoseconds(static_cast<int64_t>(*ns));
 }
 
-std::string FormatDuration(absl::Duration d) {
+std::string FormatDurationCanonical(absl::Duration d) {
   int64_t ns = absl::ToInt64Nanoseconds(d);
   if (ns == 0) return "0s";
   struct UnitDef {

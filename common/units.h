@@ -75,8 +75,9 @@ std::string FormatBytes(uint64_t bytes);
 [[nodiscard]] absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text);
 
 // Canonical text: the largest unit of h, m, s, ms, us, ns that keeps the value
-// whole ("90s" -> "90s", "120s" -> "2m", 0 -> "0s").
-std::string FormatDuration(absl::Duration d);
+// whole. (Not named FormatDuration: absl::FormatDuration would be found by
+// argument-dependent lookup and make calls ambiguous.) ("90s" -> "90s", "120s" -> "2m", 0 -> "0s").
+std::string FormatDurationCanonical(absl::Duration d);
 
 // Parses a non-negative decimal count; '_' may separate digit groups as in
 // TOML ("10_000"). No units, signs or hex.
