@@ -1,0 +1,123 @@
+// The executor: runs a scenario's phases on this kernel with the operations
+// of gen/, inside the memory budget, under the watchdog, journalling every
+// setting it changes, writing phase markers and machine snapshots into the
+// trace, and summarising each phase. The tracker (bpf/) is wired in by the
+// caller (cli/cmd_run.cc) through RunSink, which keeps gen/ free of bpf/.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/event_sink.h"
+#include "common/scenario.h"
+#include "gen/restore_journal.h"
+#include "gen/safety.h"
+
+namespace fraglab::gen {
+
+// A thread-safe sink in front of the trace: the tracker's poll thread and
+// the runner both emit into it. It counts fallback (extfrag) records by
+// class so the runner can attribute them to phases. `inner` may be null
+// (records are only counted).
+class RunSink final : public EventSink {
+ public:
+  explicit RunSink(EventSink* inner) : inner_(inner) {}
+  [[nodiscard]] absl::Status Emit(const fl_record_header& rec) override;
+  // Fallbacks by fl_extfrag_class seen so far.
+  std::array<uint64_t, 3> fallbacks() const;
+  // Fallback counts by (alloc migratetype, fallback migratetype), as
+  // alloc * 8 + fallback -> count.
+  std::vector<uint64_t> fallback_pairs() const;
+  uint64_t records() const;
+
+ private:
+  mutable std::mutex mu_;
+  EventSink* inner_;
+  std::array<uint64_t, 3> fallbacks_{};
+  std::vector<uint64_t> pairs_ = std::vector<uint64_t>(64, 0);
+  uint64_t records_ = 0;
+};
+
+struct RunOptions {
+  uint64_t budget_bytes = 0;   // 0: the scenario's [budget] memory
+  std::string state_dir;       // journal and scratch files; "" = RestoreJournal::DefaultDir()
+  bool prepare = true;         // drop caches, compact and settle before the start snapshot
+  bool progress = true;        // one line per phase on stderr
+  WatchdogOptions watchdog;
+};
+
+struct RunHooks {
+  RunSink* sink = nullptr;           // required
+  std::function<void()> drain;       // optional: flush tracker data before a marker
+};
+
+// Machine-wide buddy state at one moment, summed over zones.
+struct BuddySummary {
+  std::vector<uint64_t> free_blocks;  // per order
+  std::vector<uint64_t> pageblocks;   // per migratetype (empty without pagetypeinfo)
+  std::vector<std::string> migratetype_names;
+  uint64_t managed_pages = 0;
+  uint64_t free_pages = 0;
+  // Free memory in order-9 units: nr_free[9] + 2 * nr_free[10].
+  uint64_t Order9Blocks() const;
+};
+
+struct PhaseSummary {
+  size_t index = 0;
+  std::string label;
+  std::string op;                 // "anon", "release", ...
+  std::string outcome = "ok";     // "ok", "skipped: <why>", "failed: <why>", "stopped"
+  std::string detail;             // what the operation actually did
+  uint64_t duration_ns = 0;
+  BuddySummary end;               // at phase end
+  std::array<uint64_t, 3> fallbacks{};  // during the phase, by class
+  std::vector<std::pair<std::string, uint64_t>> fallback_pairs;  // "movable->unmovable" -> n
+  uint64_t compact_stall = 0, compact_success = 0, compact_fail = 0;
+  uint64_t held_bytes = 0;        // memory the run held at phase end
+  std::vector<std::string> notes;
+};
+
+struct RunReport {
+  std::string scenario;
+  uint64_t budget_bytes = 0;
+  uint64_t peak_held_bytes = 0;
+  uint64_t declared_peak_bytes = 0;
+  BuddySummary start;
+  std::vector<PhaseSummary> phases;
+  std::string stop_reason;        // "" when the run completed
+  ReplayReport recovered;         // what a previous crashed run left and was restored
+  ReplayReport restored;          // this run's own restore at the end
+  std::vector<std::string> notes; // noise, missing privileges, missing data
+  uint64_t total_ns = 0;
+};
+
+// Peak memory the scenario declares, in bytes, with percentages of `budget`:
+// anon, pin and pagecache sizes add up, slab counts at ~1 KiB per object,
+// probes count while they run, and a whole release of a tag gives its size
+// back (partial releases are not credited: a conservative peak).
+[[nodiscard]] absl::StatusOr<uint64_t> DeclaredPeakBytes(const scenario::Scenario& s,
+                                                         uint64_t budget);
+
+// Refuses simulator-only phases, naming the first one.
+[[nodiscard]] absl::Status CheckGeneratorCanRun(const scenario::Scenario& s);
+
+// Maps a scenario sysctl name (scenario::SysctlNames()) to its file.
+[[nodiscard]] absl::StatusOr<std::string> SettingPath(const std::string& setting);
+
+// Runs the scenario. Errors before the first phase (budget exceeded,
+// simulator-only phases, journal held by another run) touch nothing. A stop
+// (signal, watchdog) ends the run early with a report whose stop_reason says
+// why; every region, pin, mount and setting is released/restored on every
+// path.
+[[nodiscard]] absl::StatusOr<RunReport> RunScenario(const scenario::Scenario& s,
+                                                    const RunOptions& options, RunHooks& hooks);
+
+// The per-phase summary as text for people.
+std::string FormatRunReport(const RunReport& report);
+
+}  // namespace fraglab::gen
