@@ -45,7 +45,7 @@ std::vector<std::string> InferredMigratetypes(bool has_cma) {
 
 }  // namespace
 
-absl::StatusOr<MachineSnapshot> ReadMachineSnapshot(const std::string& root) {
+absl::StatusOr<MachineSnapshot> ReadMachineSnapshot(const std::string& root, const SnapshotOptions& options) {
   MachineSnapshot s;
   s.root = root;
   s.monotonic_ns = MonotonicNs();
@@ -56,7 +56,10 @@ absl::StatusOr<MachineSnapshot> ReadMachineSnapshot(const std::string& root) {
   // Read the two per-order sources back to back so they describe nearly the
   // same moment; the slower text files follow.
   ASSIGN_OR_RETURN(procfs::BuddyInfo buddy, procfs::ReadBuddyInfo(root));
-  absl::StatusOr<procfs::PagetypeInfo> pti = procfs::ReadPagetypeInfo(root);
+  absl::StatusOr<procfs::PagetypeInfo> pti =
+      options.pagetypeinfo ? procfs::ReadPagetypeInfo(root)
+                           : absl::StatusOr<procfs::PagetypeInfo>(absl::NotFoundError(
+                                 "pagetypeinfo not requested (SnapshotOptions.pagetypeinfo = false)"));
   if (!pti.ok()) {
     if (pti.status().code() != absl::StatusCode::kPermissionDenied &&
         pti.status().code() != absl::StatusCode::kNotFound) {

@@ -4,7 +4,12 @@
 // fragmentation indices computed from buddyinfo (common/frag_index.h).
 //
 // Entry points for other components:
-//   ReadMachineSnapshot(root)      read everything (one pass over 5 files, ~1 ms)
+//   ReadMachineSnapshot(root, options)   read the files and assemble. Cost on
+//       this VM: buddyinfo+zoneinfo+vmstat+meminfo well under 1 ms together;
+//       pagetypeinfo alone 1-200 ms, because the kernel walks every free list
+//       under the zone lock (the longer the lists, i.e. the more fragmented,
+//       the slower). A tracker sampling often should pass
+//       {.pagetypeinfo = false} and read the per-type data less often.
 //   EmitSnapshotRecords(s, sink)   FL_EV_SNAPSHOT_ZONE per zone + one FL_EV_COUNTERS
 //   ZoneRecord(s, i), CountersRecord(s)   the same records one at a time
 //   ZoneLayouts(s), MigratetypeNames(s), TraceHeaderFromSnapshot(s)
@@ -83,12 +88,20 @@ struct MachineSnapshot {
   bool HasTypes() const { return pagetypeinfo_error.empty(); }
 };
 
+struct SnapshotOptions {
+  // Read /proc/pagetypeinfo (per-migratetype free lists and pageblock
+  // counts). When false, pagetypeinfo_error says "not requested" and the
+  // numbering is inferred as for an unprivileged reader.
+  bool pagetypeinfo = true;
+};
+
 // Reads the five files under `root` ("/" for this machine; a fixture directory
 // mirroring /proc otherwise) and assembles the snapshot. pagetypeinfo being
 // unreadable (not root, absent) is not an error: pagetypeinfo_error says why
 // and the per-type fields stay empty. Other files are required; parse errors
 // name the file and line.
-[[nodiscard]] absl::StatusOr<MachineSnapshot> ReadMachineSnapshot(const std::string& root = "/");
+[[nodiscard]] absl::StatusOr<MachineSnapshot> ReadMachineSnapshot(const std::string& root = "/",
+                                                                   const SnapshotOptions& options = {});
 
 // The FL_EV_SNAPSHOT_ZONE record of zone `zone_index` (position in s.zones),
 // stamped with s.monotonic_ns. InvalidArgument when the zone has more orders

@@ -323,3 +323,18 @@ TEST(SnapshotTest, TextFitsHundredColumns) {
 
 }  // namespace
 }  // namespace fraglab::snapshot
+
+namespace fraglab::snapshot {
+namespace {
+
+TEST(SnapshotTest, PagetypeinfoCanBeSkipped) {
+  auto s = ReadMachineSnapshot(std::string(FRAGLAB_FIXTURE_DIR) + "/proc/6.18-cma", {.pagetypeinfo = false});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->HasTypes());
+  EXPECT_TRUE(absl::StrContains(s->pagetypeinfo_error, "not requested"));
+  EXPECT_EQ(s->migratetype_names.size(), 6u);  // CmaTotal in meminfo
+  EXPECT_TRUE(s->zones[1].free_by_type.empty());
+}
+
+}  // namespace
+}  // namespace fraglab::snapshot
