@@ -1642,8 +1642,29 @@ absl::Status PageAllocator::ConvertPageblock(uint64_t pfn, MigrateType type) {
   if (!BlockInZone(z, start))
     return absl::InvalidArgumentError(absl::StrFormat("convert pageblock of pfn %#x: block not inside zone %s", pfn, ZoneName(zi)));
   MigrateType old = BlockType(start);
-  int moved = MoveFreeBlocksOfBlock(z, start, type);
-  SetBlockType(start, type);
+  int moved = 0;
+  // A pageblock inside a free order-10 buddy (6.10+ keeps free blocks on
+  // the list of their pageblock type): like move_freepages_block_isolate,
+  // deal with the whole buddy. Mergeable types end up as one block of the
+  // new type (the kernel splits and re-merges, re-typing the buddy); an
+  // isolated half is split off as its own order-9 block.
+  uint32_t large = start & ~((1u << kMaxOrder) - 1);
+  if (config_.era != Era::kLegacy && state_[large] == MakeState(kKindFree, kMaxOrder) &&
+      large >= z.start && large + (1u << kMaxOrder) <= z.end) {
+    DelFree(z, large);
+    if (IsMergeable(type) && IsMergeable(BlockType(large)) && IsMergeable(BlockType(large + kPageblockPages))) {
+      ChangeBlockRange(large, kMaxOrder, type);
+      AddFree(z, large, kMaxOrder, type, /*tail=*/true);
+    } else {
+      SetBlockType(start, type);
+      AddFree(z, large, kPageblockOrder, BlockType(large), /*tail=*/true);
+      AddFree(z, large + kPageblockPages, kPageblockOrder, BlockType(large + kPageblockPages), /*tail=*/true);
+    }
+    moved = 1 << kMaxOrder;
+  } else {
+    moved = MoveFreeBlocksOfBlock(z, start, type);
+    SetBlockType(start, type);
+  }
   if (narrating()) [[unlikely]] {
     Say({.kind = DecisionKind::kConvert, .zone = zi, .pfn = PfnOf(start), .type = Num(old), .type2 = Num(type),
          .value = moved,
