@@ -647,3 +647,69 @@ TEST(TraceRecordsTest, KindTableAndJson) {
 
 }  // namespace
 }  // namespace fraglab
+
+namespace fraglab {
+namespace {
+
+// The fuzzer's seed corpus (fuzz/corpus/trace_reader/) is produced by this
+// test when FRAGLAB_REGEN_CORPUS=1; otherwise the test checks that the
+// committed seeds still read as intended (so a format change that forgets
+// to regenerate them fails here).
+TEST(TraceSeedCorpusTest, SeedsReadAsIntended) {
+  const std::string dir = std::string(FRAGLAB_SOURCE_DIR) + "/fuzz/corpus/trace_reader";
+  struct Seed {
+    const char* name;
+    bool compress;
+    int records;
+    int flush_every;
+    int cut;  // bytes removed from the end (a torn tail)
+  } seeds[] = {
+      {"raw_closed.fltrace", false, 24, 8, 0},
+      {"zstd_closed.fltrace", true, 40, 16, 0},
+      {"raw_torn.fltrace", false, 16, 8, 30},
+      {"zstd_unclosed.fltrace", true, 16, 8, 48},  // end marker cut off exactly
+      {"empty_closed.fltrace", false, 0, 0, 0},
+  };
+  const bool regen = std::getenv("FRAGLAB_REGEN_CORPUS") != nullptr;
+  for (const Seed& s : seeds) {
+    SCOPED_TRACE(s.name);
+    const std::string path = dir + "/" + s.name;
+    if (regen) {
+      TraceWriterOptions opts;
+      opts.compress = s.compress;
+      TraceHeader h = testing::SampleHeader();
+      h.scenario_text.clear();  // keep seeds small
+      auto w = TraceWriter::Open(path, h, opts);
+      ASSERT_TRUE(w.ok()) << w.status();
+      VectorSink recs;
+      testing::SampleRecords(recs, s.records);
+      for (size_t i = 0; i < recs.size(); ++i) {
+        ASSERT_TRUE((*w)->Emit(recs.at(i)).ok());
+        if (s.flush_every && (i + 1) % s.flush_every == 0) {
+          ASSERT_TRUE((*w)->Flush().ok());
+        }
+      }
+      ASSERT_TRUE((*w)->Close().ok());
+      const std::string bytes = testing::ReadFileBytes(path);
+      testing::WriteFileBytes(path, bytes.substr(0, bytes.size() - s.cut));
+    }
+    auto r = TraceReader::Open(path);
+    ASSERT_TRUE(r.ok()) << r.status();
+    uint64_t n = 0;
+    while (true) {
+      auto rec = (*r)->Next();
+      ASSERT_TRUE(rec.ok()) << rec.status();
+      if (*rec == nullptr) break;
+      ++n;
+    }
+    EXPECT_EQ((*r)->truncated(), s.cut != 0 && s.cut != 48);
+    EXPECT_EQ((*r)->closed(), s.cut == 0);
+    EXPECT_LE(testing::ReadFileBytes(path).size(), 8192u);
+    if (s.cut == 0) {
+      EXPECT_EQ(n, static_cast<uint64_t>(s.records));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fraglab
