@@ -1,0 +1,136 @@
+// Pure parts of the scenario runner: the declared peak the budget check uses,
+// refusal of simulator-only phases, setting names to files, and the sink that
+// counts fallbacks for the per-phase summary.
+#include "gen/runner.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/scenario_parser.h"
+
+namespace fraglab::gen {
+namespace {
+
+using ::testing::HasSubstr;
+constexpr uint64_t kMiB = 1ULL << 20;
+
+scenario::Scenario Parse(const std::string& body) {
+  auto s = scenario::ParseScenarioString("name = \"t\"\n" + body, "t.toml");
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *s : scenario::Scenario{};
+}
+
+TEST(RunnerTest, DeclaredPeakCreditsWholeReleasesOnly) {
+  auto s = Parse(R"(
+[[phases]]
+op = "anon"
+tag = "a"
+size = "512MiB"
+[[phases]]
+op = "release"
+region = "a"
+pattern = "every-nth"
+n = 2
+[[phases]]
+op = "pin"
+kind = "pipe"
+size = "64MiB"
+tag = "p"
+[[phases]]
+op = "release"
+region = "a"
+pattern = "whole"
+[[phases]]
+op = "anon"
+size = "256MiB"
+[[phases]]
+op = "probe"
+kind = "hugetlb"
+count = 100
+)");
+  auto peak = DeclaredPeakBytes(s, 4096 * kMiB);
+  ASSERT_TRUE(peak.ok()) << peak.status();
+  // 512 + 64 held; the whole release returns 512; then 64 + 256 + 200 (probe).
+  EXPECT_EQ(*peak, 576 * kMiB);
+  auto s2 = Parse(R"(
+[[phases]]
+op = "anon"
+size = "256MiB"
+[[phases]]
+op = "probe"
+kind = "hugetlb"
+count = 256
+)");
+  EXPECT_EQ(*DeclaredPeakBytes(s2, 4096 * kMiB), 768 * kMiB);
+}
+
+TEST(RunnerTest, DeclaredPeakResolvesPercentOfBudgetAndRepeats) {
+  auto s = Parse(R"(
+[[phases]]
+op = "repeat"
+count = 3
+  [[phases.phases]]
+  op = "anon"
+  size = "10%"
+)");
+  EXPECT_EQ(*DeclaredPeakBytes(s, 1000 * kMiB), 3 * (100 * kMiB / 4096 * 4096));
+}
+
+TEST(RunnerTest, SimulatorOnlyPhasesAreRefusedWithTheirLabel) {
+  auto s = Parse(R"(
+[[phases]]
+op = "anon"
+size = "16MiB"
+[[phases]]
+op = "alloc"
+order = 3
+count = 2
+)");
+  auto st = CheckGeneratorCanRun(s);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("t.toml:"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("phase 1:alloc"));
+  EXPECT_TRUE(CheckGeneratorCanRun(Parse("[[phases]]\nop = \"compact\"\n")).ok());
+}
+
+TEST(RunnerTest, SettingPaths) {
+  EXPECT_EQ(*SettingPath("vm.defrag_mode"), "/proc/sys/vm/defrag_mode");
+  EXPECT_EQ(*SettingPath("thp.enabled"), "/sys/kernel/mm/transparent_hugepage/enabled");
+  EXPECT_EQ(*SettingPath("thp.defrag"), "/sys/kernel/mm/transparent_hugepage/defrag");
+  EXPECT_EQ(*SettingPath("thp.mthp.64KiB"),
+            "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled");
+  EXPECT_FALSE(SettingPath("kernel.panic").ok());
+  EXPECT_FALSE(SettingPath("thp.mthp.3KiB").ok());
+}
+
+TEST(RunnerTest, RunSinkCountsFallbacksAndForwards) {
+  VectorSink inner;
+  RunSink sink(&inner);
+  fl_extfrag e;
+  InitRecord(e, FL_EV_EXTFRAG, 1, 0);
+  e.alloc_migratetype = 0;
+  e.fallback_migratetype = 1;
+  e.extfrag_class = FL_EXTFRAG_STEAL;
+  ASSERT_TRUE(sink.Emit(e.hdr).ok());
+  e.extfrag_class = FL_EXTFRAG_POLLUTE;
+  ASSERT_TRUE(sink.Emit(e.hdr).ok());
+  fl_phase p;
+  InitRecord(p, FL_EV_PHASE, 2, 0);
+  ASSERT_TRUE(sink.Emit(p.hdr).ok());
+  EXPECT_EQ(inner.size(), 3u);
+  EXPECT_EQ(sink.records(), 3u);
+  auto fb = sink.fallbacks();
+  EXPECT_EQ(fb[FL_EXTFRAG_CLAIM], 0u);
+  EXPECT_EQ(fb[FL_EXTFRAG_STEAL], 1u);
+  EXPECT_EQ(fb[FL_EXTFRAG_POLLUTE], 1u);
+  EXPECT_EQ(sink.fallback_pairs()[0 * 8 + 1], 2u);
+}
+
+TEST(RunnerTest, Order9Blocks) {
+  BuddySummary b;
+  b.free_blocks = {5, 0, 0, 0, 0, 0, 0, 0, 0, 3, 4};
+  EXPECT_EQ(b.Order9Blocks(), 11u);
+}
+
+}  // namespace
+}  // namespace fraglab::gen
