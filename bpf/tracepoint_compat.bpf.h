@@ -65,8 +65,8 @@ struct trace_event_raw_mm_page_alloc_extfrag {
 } FL_CORE;
 
 /* Class of mm_page_alloc_zone_locked. percpu_refill came with "mm/page_alloc:
- * fix tracepoint mm_page_alloc_zone_locked()" (v5.19); 6.1+ all have it, the
- * optional read keeps older backports loading. */
+ * fix tracepoint mm_page_alloc_zone_locked()" (2022, before 6.1); read as
+ * optional so kernels or backports without it still load. */
 struct trace_event_raw_mm_page {
 	struct trace_entry ent;
 	unsigned long pfn;
@@ -238,9 +238,9 @@ struct trace_event_raw_mm_vmscan_wakeup_kswapd {
 
 /* ---- oom ---- */
 
-/* 6.1's mark_victim has only pid; comm (a __data_loc string), the rss
- * counters and oom_score_adj came with "mm: update mark_victim tracepoints
- * fields" (v6.9). */
+/* Mainline 6.1 has only pid; comm (a __data_loc string), the rss counters
+ * (in kB) and oom_score_adj came with "mm: update mark_victim tracepoints
+ * fields" (72ba14deb40a, v6.8; also backported to some stable series). */
 struct trace_event_raw_mark_victim {
 	struct trace_entry ent;
 	int pid;

@@ -31,7 +31,7 @@
 namespace fraglab::tracker {
 namespace {
 
-uint64_t MonotonicNs() {
+[[maybe_unused]] uint64_t MonotonicNs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
