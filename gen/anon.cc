@@ -28,6 +28,28 @@ uint64_t NowNs() {
 // How often (in pages) long loops look at the stop flag.
 constexpr uint64_t kStopCheckPages = 512;
 
+// Sizes other than `kb` that apply to a VMA without MADV_HUGEPAGE ("always",
+// or "inherit" while the top-level setting is "always") are set to "never";
+// returns (path, old value) to put back.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> PauseOtherMthpSizes(
+    uint64_t kb, OpContext& ctx) {
+  std::vector<std::pair<std::string, std::string>> paused;
+  const auto top = ReadSetting("/sys/kernel/mm/transparent_hugepage/enabled");
+  const bool top_always = top.ok() && ActiveChoice(*top) == "always";
+  for (uint64_t other = 8; other <= 2048; other *= 2) {
+    if (other == kb) continue;
+    const std::string path = MthpDir(other) + "/enabled";
+    auto v = ReadSetting(path);
+    if (!v.ok()) continue;
+    const std::string cur = ActiveChoice(*v);
+    if (cur == "always" || (cur == "inherit" && top_always)) {
+      RETURN_IF_ERROR(ctx.journal->ChangeSetting(path, "never"));
+      paused.push_back({path, cur});
+    }
+  }
+  return paused;
+}
+
 }  // namespace
 
 std::string MthpDir(uint64_t kb) {
@@ -186,6 +208,14 @@ absl::StatusOr<uint64_t> AnonRegion::SmapsRssBytes() const {
 absl::StatusOr<AnonResult> MapAndTouch(const AnonParams& params, OpContext& ctx,
                                        std::unique_ptr<AnonRegion>* region_out) {
   AnonResult result;
+  std::vector<std::pair<std::string, std::string>> paused_sizes;
+  // Whatever happens below, sizes paused for the touch get their value back.
+  struct Resume {
+    std::vector<std::pair<std::string, std::string>>* paused;
+    ~Resume() {
+      for (const auto& [path, value] : *paused) (void)WriteSetting(path, value);
+    }
+  } resume{&paused_sizes};
   if (params.bytes == 0) return absl::InvalidArgumentError("anon: size is 0");
   std::string mthp_dir;
   if (params.page_size == AnonPageSize::kMthp) {
@@ -204,6 +234,13 @@ absl::StatusOr<AnonResult> MapAndTouch(const AnonParams& params, OpContext& ctx,
     // make the region eligible for PMD THP (the 2 MiB size inherits madvise).
     RETURN_IF_ERROR(ctx.journal->ChangeSetting(mthp_dir + "/enabled", "always"));
     result.notes.push_back(absl::StrCat("mTHP ", kb, " kB enabled (always) for the run"));
+    // The kernel faults the largest enabled size that fits, so other sizes
+    // enabled for every VMA would take this region: switch them off while it
+    // is touched (journalled; put back right after).
+    ASSIGN_OR_RETURN(paused_sizes, PauseOtherMthpSizes(kb, ctx));
+    for (const auto& [path, value] : paused_sizes) {
+      result.notes.push_back(absl::StrCat(path, " (", value, ") set to never while the region is touched"));
+    }
   }
   const auto thp_enabled = ReadSetting("/sys/kernel/mm/transparent_hugepage/enabled");
   if (params.page_size == AnonPageSize::kThp && thp_enabled.ok() &&

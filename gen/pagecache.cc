@@ -218,6 +218,11 @@ std::string Filesystem::Describe() const {
                       device_.empty() ? "" : absl::StrCat(" on ", device_), " at ", mount_point_);
 }
 
+void PagecacheSet::DropReservation() {
+  ledger_->Release(reserved_);
+  reserved_ = 0;
+}
+
 PagecacheSet::~PagecacheSet() {
   for (const std::string& f : files) ::unlink(f.c_str());
   fs.reset();

@@ -75,6 +75,10 @@ class PagecacheSet {
   PagecacheSet(const PagecacheSet&) = delete;
   PagecacheSet& operator=(const PagecacheSet&) = delete;
 
+  // After drop_caches the files' pages are gone from memory (the files stay):
+  // gives the ledger reservation back. Idempotent.
+  void DropReservation();
+
   std::vector<std::string> files;
   std::unique_ptr<Filesystem> fs;
   PagecacheResult result;

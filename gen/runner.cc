@@ -408,6 +408,12 @@ class PhaseRunner {
   absl::Status Do(const sc::Phase&, const sc::DropCachesOp& op, PhaseSummary& out) {
     const int mode = op.what == sc::DropWhat::kPagecache ? 1 : op.what == sc::DropWhat::kSlab ? 2 : 3;
     ASSIGN_OR_RETURN(uint64_t ns, DropCaches(mode));
+    if (mode != 2) {
+      // The page cache the run made is gone from memory (its files stay).
+      for (auto& [tag, sets] : h_.pagecache) {
+        for (auto& set : sets) set->DropReservation();
+      }
+    }
     out.detail = absl::StrCat("drop_caches ", mode, " in ", Secs(ns));
     return absl::OkStatus();
   }
@@ -513,6 +519,8 @@ absl::StatusOr<std::string> SettingPath(const std::string& setting) {
 
 absl::StatusOr<uint64_t> DeclaredPeakBytes(const sc::Scenario& s, uint64_t budget) {
   uint64_t held = 0, peak = 0;
+  uint64_t cache = 0;  // page cache held, dropped by drop_caches
+  std::vector<std::string> cache_tags;
   std::map<std::string, uint64_t> tagged;
   auto add = [&](const std::string& tag, uint64_t bytes) {
     held += bytes;
@@ -521,6 +529,9 @@ absl::StatusOr<uint64_t> DeclaredPeakBytes(const sc::Scenario& s, uint64_t budge
   };
   for (const sc::ExpandedPhase& e : sc::Expand(s)) {
     const sc::Operation& op = e.phase->op;
+    if (const auto* r = std::get_if<sc::ReleaseOp>(&op); r != nullptr && tagged.count(r->region) == 0) {
+      continue;  // a region already credited (or unknown: the runner reports it)
+    }
     if (const auto* a = std::get_if<sc::AnonOp>(&op)) {
       ASSIGN_OR_RETURN(uint64_t b, ResolveSizeBytes(a->size, budget));
       add(a->tag, b);
@@ -530,6 +541,15 @@ absl::StatusOr<uint64_t> DeclaredPeakBytes(const sc::Scenario& s, uint64_t budge
     } else if (const auto* pc = std::get_if<sc::PagecacheOp>(&op)) {
       ASSIGN_OR_RETURN(uint64_t b, ResolveSizeBytes(pc->size, budget));
       add(pc->tag, b);
+      cache += b;
+      if (!pc->tag.empty()) cache_tags.push_back(pc->tag);
+    } else if (const auto* dc = std::get_if<sc::DropCachesOp>(&op)) {
+      if (dc->what != sc::DropWhat::kSlab) {
+        held -= std::min(held, cache);
+        cache = 0;
+        for (const std::string& tag : cache_tags) tagged.erase(tag);
+        cache_tags.clear();
+      }
     } else if (const auto* sl = std::get_if<sc::SlabOp>(&op)) {
       add(sl->tag, sl->count * kSlabObjectBytes);
     } else if (const auto* pr = std::get_if<sc::ProbeOp>(&op)) {

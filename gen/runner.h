@@ -97,7 +97,8 @@ struct RunReport {
 };
 
 // Peak memory the scenario declares, in bytes, with percentages of `budget`:
-// anon, pin and pagecache sizes add up, slab counts at ~1 KiB per object,
+// anon, pin and pagecache sizes add up (page cache until a drop_caches),
+// slab counts at ~1 KiB per object,
 // probes count while they run, and a whole release of a tag gives its size
 // back (partial releases are not credited: a conservative peak).
 [[nodiscard]] absl::StatusOr<uint64_t> DeclaredPeakBytes(const scenario::Scenario& s,

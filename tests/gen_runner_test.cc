@@ -64,6 +64,37 @@ count = 256
   EXPECT_EQ(*DeclaredPeakBytes(s2, 4096 * kMiB), 768 * kMiB);
 }
 
+TEST(RunnerTest, DeclaredPeakCreditsPageCacheDroppedByDropCaches) {
+  auto s = Parse(R"(
+[[phases]]
+op = "repeat"
+count = 4
+  [[phases.phases]]
+  op = "pagecache"
+  size = "512MiB"
+  tag = "c"
+  [[phases.phases]]
+  op = "drop_caches"
+  what = "pagecache"
+[[phases]]
+op = "release"
+region = "c"
+pattern = "whole"
+[[phases]]
+op = "pagecache"
+size = "256MiB"
+[[phases]]
+op = "drop_caches"
+what = "slab"
+[[phases]]
+op = "pagecache"
+size = "256MiB"
+)");
+  auto peak = DeclaredPeakBytes(s, 4096 * kMiB);
+  ASSERT_TRUE(peak.ok()) << peak.status();
+  EXPECT_EQ(*peak, 512 * kMiB);  // dropping slab does not drop the page cache
+}
+
 TEST(RunnerTest, DeclaredPeakResolvesPercentOfBudgetAndRepeats) {
   auto s = Parse(R"(
 [[phases]]
