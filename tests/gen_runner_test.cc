@@ -71,6 +71,7 @@ op = "repeat"
 count = 4
   [[phases.phases]]
   op = "pagecache"
+  path = "/tmp"
   size = "512MiB"
   tag = "c"
   [[phases.phases]]
@@ -82,12 +83,14 @@ region = "c"
 pattern = "whole"
 [[phases]]
 op = "pagecache"
+path = "/tmp"
 size = "256MiB"
 [[phases]]
 op = "drop_caches"
 what = "slab"
 [[phases]]
 op = "pagecache"
+path = "/tmp"
 size = "256MiB"
 )");
   auto peak = DeclaredPeakBytes(s, 4096 * kMiB);
