@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "common/proc_buddyinfo.h"
 #include "common/proc_file.h"
 #include "common/snapshot_machine.h"
+#include "common/snapshot_map.h"
 #include "common/trace_file.h"
 #include "gtest/gtest.h"
 
@@ -199,6 +201,73 @@ TEST(SnapshotLiveTest, CliJsonAndTraceAppend) {
   EXPECT_EQ(counters, 2);
   ::unlink(trace.c_str());
   ::rmdir(tmpl);
+}
+
+
+TEST(SnapshotLiveTest, PageblockMapAccountsForEveryPage) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: /proc/kpageflags is root-only";
+  auto s = ReadMachineSnapshot("/");
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto m = ReadMachineMap(*s);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->zones.size(), s->zones.size());
+  for (size_t i = 0; i < m->zones.size(); ++i) {
+    const ZoneMap& z = m->zones[i];
+    const ZoneSnapshot& zs = s->zones[i];
+    uint64_t pages = 0;
+    for (uint64_t n : z.pages_by_class) pages += n;
+    EXPECT_EQ(pages, zs.spanned) << z.name;
+    const uint64_t block = uint64_t{1} << s->pageblock_order;
+    const uint64_t first = zs.start_pfn & ~(block - 1);
+    EXPECT_EQ(z.blocks.size(), (zs.start_pfn + zs.spanned - first + block - 1) / block) << z.name;
+    uint64_t reconstructed = 0;
+    for (size_t k = 0; k < z.free_blocks.size(); ++k) reconstructed += z.free_blocks[k] << k;
+    EXPECT_EQ(reconstructed, z.pages_by_class[static_cast<size_t>(PageClass::kFree)]) << z.name;
+    // Estimated blocks plus unknown ones cover the zone.
+    uint64_t est = z.unknown_blocks;
+    for (uint64_t n : z.estimated_blocks) est += n;
+    EXPECT_EQ(est, z.blocks.size()) << z.name;
+    std::printf("%s: free residual %lld pages of %llu, type agreement %.1f%%\n", z.name.c_str(),
+                static_cast<long long>(z.free_residual_pages),
+                static_cast<unsigned long long>(zs.BuddyFreePages()), 100.0 * z.type_agreement);
+  }
+}
+
+TEST(SnapshotLiveTest, CliMapWritesRecordsAndRefusesNonRoot) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: /proc/kpageflags is root-only";
+  char tmpl[] = "/tmp/fraglab_snapshot_map_live_XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string trace = std::string(tmpl) + "/m.flt";
+  int rc = 0;
+  const std::string text =
+      RunCommand(std::string(FRAGLAB_BINARY) + " snapshot --map --color never -o " + trace, &rc);
+  ASSERT_EQ(rc, 0);
+  EXPECT_NE(text.find("pageblock map"), std::string::npos);
+  auto reader = TraceReader::Open(trace);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  int maps = 0;
+  uint64_t entries = 0;
+  for (;;) {
+    auto rec = (*reader)->Next();
+    ASSERT_TRUE(rec.ok()) << rec.status();
+    if (*rec == nullptr) break;
+    if ((*rec)->kind != FL_EV_PAGEBLOCK_MAP) continue;
+    ++maps;
+    fl_pageblock_map pm;
+    std::memcpy(&pm, *rec, sizeof pm);
+    EXPECT_EQ((*rec)->size, (sizeof pm + pm.count * sizeof(fl_pageblock_entry) + 7) / 8 * 8);
+    entries += pm.count;
+  }
+  EXPECT_GT(maps, 0);
+  EXPECT_GT(entries, 0u);
+  ::unlink(trace.c_str());
+  ::rmdir(tmpl);
+  // An unprivileged user gets a clear error and exit code 1.
+  RunCommand("setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(FRAGLAB_BINARY) +
+                 " snapshot --map > /dev/null 2>&1",
+             &rc);
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 1);
 }
 
 }  // namespace
