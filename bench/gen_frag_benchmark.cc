@@ -1,9 +1,12 @@
 // Generator numbers on this machine (root; real memory, so these are not run
 // by the test suite):
-//  BM_FragmentToTarget: time to take the machine from a prepared start to a
-//    fragmentation target (order-9 free blocks < 5 % of the start's, while at
-//    least 40 % of memory stays free) by faulting base pages in 256 MiB steps
-//    and releasing every other page; reported per GiB the generator holds.
+//  BM_FragmentToTarget/<strategy>: time to take the machine from a prepared
+//    start to a fragmentation target (order-9 free blocks < 5 % of the
+//    start's, while at least 40 % of memory stays free), in 256 MiB steps:
+//    strategy 0 faults base pages and releases every other page; strategy 1
+//    faults THPs (each takes one free 2 MiB block) and unmaps all but one
+//    4 KiB page per 2 MiB, so each step removes 128 order-9 blocks while the
+//    run holds only 512 KiB. Reported per GiB faulted and per GiB held.
 //    Stops at the budget (FRAGLAB_BENCH_BUDGET, default 2GiB) and reports
 //    reached=0 when the target was not reached within it.
 //  BM_ScenarioRepeatability/<name>: runs a scenario 5 times (fraglab run
@@ -88,16 +91,26 @@ void BM_FragmentToTarget(benchmark::State& state) {
     state.ResumeTiming();
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<AnonRegion>> regions;
-    uint64_t now9 = start9, free_pages = free0;
+    uint64_t now9 = start9, free_pages = free0, faulted = 0;
     bool reached = false;
     while (!stop.requested()) {
       AnonParams p;
       p.bytes = 256ULL << 20;
+      ReleaseParams rp;
+      if (state.range(0) == 0) {
+        rp.pattern = ReleasePattern::kEveryNth;
+        rp.n = 2;
+      } else {
+        p.page_size = AnonPageSize::kThp;
+        rp.pattern = ReleasePattern::kStride;
+        rp.stride = 512;
+        rp.run = 511;
+        rp.offset = 1;
+        rp.unmap = true;
+      }
       std::unique_ptr<AnonRegion> r;
       if (!MapAndTouch(p, ctx, &r).ok()) break;
-      ReleaseParams rp;
-      rp.pattern = ReleasePattern::kEveryNth;
-      rp.n = 2;
+      faulted += r->bytes();
       if (!Release(*r, rp, stop).ok()) break;
       regions.push_back(std::move(r));
       now9 = Order9Now(&free_pages, &managed);
@@ -118,13 +131,15 @@ void BM_FragmentToTarget(benchmark::State& state) {
     state.counters["reached"] = reached ? 1 : 0;
     state.counters["seconds"] = secs;
     state.counters["GiB_held"] = gib;
-    state.counters["s_per_GiB"] = gib > 0 ? secs / gib : 0;
+    state.counters["GiB_faulted"] = static_cast<double>(faulted) / static_cast<double>(kGiB);
+    state.counters["s_per_GiB_faulted"] = faulted ? secs * static_cast<double>(kGiB) / static_cast<double>(faulted) : 0;
+    state.counters["s_per_GiB_held"] = gib > 0 ? secs / gib : 0;
     state.counters["order9_start"] = static_cast<double>(start9);
     state.counters["order9_end"] = static_cast<double>(now9);
     state.counters["free_pct_end"] = managed ? 100.0 * static_cast<double>(free_pages) / static_cast<double>(managed) : 0;
   }
 }
-BENCHMARK(BM_FragmentToTarget)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_FragmentToTarget)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 
 // The source tree, from this file's path (bench/ has no source-dir define);
 // FRAGLAB_SOURCE_DIR in the environment overrides it.
