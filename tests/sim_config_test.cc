@@ -1,0 +1,80 @@
+// MachineConfig validation and the scenario [machine] mapping.
+#include "gtest/gtest.h"
+#include "common/scenario.h"
+#include "sim/config.h"
+#include "sim/config_from_scenario.h"
+#include "sim/page_allocator.h"
+
+namespace fraglab::sim {
+namespace {
+
+TEST(SimConfig, ValidateNamesTheBadField) {
+  MachineConfig c = SingleZoneMachine(4096);
+  c.watermark_scale_factor = 0;
+  EXPECT_NE(c.Validate().message().find("watermark_scale_factor"), absl::string_view::npos);
+  c = SingleZoneMachine(4096);
+  c.zones[0].managed = 5000;
+  EXPECT_EQ(c.Validate().code(), absl::StatusCode::kInvalidArgument);
+  c = SingleZoneMachine(4096);
+  c.zones.push_back(c.zones[0]);
+  c.zones[1].type = kZoneMovable;
+  EXPECT_NE(c.Validate().message().find("overlap"), absl::string_view::npos);
+  c = SingleZoneMachine(4096);
+  c.era = Era::kLegacy;
+  c.defrag_mode = true;
+  EXPECT_NE(c.Validate().message().find("defrag_mode"), absl::string_view::npos);
+  c = SingleZoneMachine(8192);
+  c.zones[0].type = kZoneDma;
+  EXPECT_NE(c.Validate().message().find("DMA limit"), absl::string_view::npos);
+  EXPECT_FALSE(PageAllocator::Create(c).ok());
+}
+
+TEST(SimConfig, ExplicitHolesAndReservedRanges) {
+  MachineConfig c = SingleZoneMachine(4096);
+  c.pcp = false;
+  c.zones[0].present = 4096 - 512;
+  c.zones[0].managed = 4096 - 512 - 16;
+  c.zones[0].holes = {{1024, 512}};
+  c.zones[0].reserved = {{0, 16}};
+  auto a = PageAllocator::Create(c);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ((*a)->zone_stats(0).free_pages, 4096u - 512 - 16);
+  EXPECT_EQ((*a)->Page(0).kind, PageInfo::Kind::kAllocated);
+  EXPECT_EQ((*a)->Page(0).owner, OwnerKind::kReserved);
+  EXPECT_EQ((*a)->Page(1024).kind, PageInfo::Kind::kNone);
+  EXPECT_FALSE((*a)->Free(0, 4).ok());  // reserved memory cannot be freed
+  EXPECT_TRUE((*a)->CheckInvariants().ok());
+  c.zones[0].reserved = {{0, 15}};
+  EXPECT_FALSE(PageAllocator::Create(c).ok());
+}
+
+TEST(SimConfig, FromScenarioMachine) {
+  scenario::Scenario s;
+  s.machine.memory_bytes = uint64_t{8} << 30;
+  s.machine.cpus = 4;
+  s.machine.era = scenario::Era::kLegacy;
+  s.machine.pcp_tuning = scenario::PcpTuning::kStatic;
+  s.machine.vm.watermark_boost_factor = 0;
+  auto c = MachineConfigFromScenario(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->era, Era::kLegacy);
+  EXPECT_EQ(c->cpus, 4);
+  EXPECT_EQ(c->pcp_tuning, PcpTuning::kStatic);
+  EXPECT_EQ(c->watermark_boost_factor, 0);
+  EXPECT_EQ(c->min_free_kbytes, 67584);
+  ASSERT_EQ(c->zones.size(), 3u);
+  EXPECT_EQ(c->zones[0].type, kZoneDma);
+  EXPECT_EQ(c->zones[1].type, kZoneDma32);
+  EXPECT_EQ(c->zones[2].type, kZoneNormal);
+  EXPECT_EQ(c->zones[2].start_pfn + c->zones[2].spanned, (uint64_t{8} << 30) >> 12);
+  EXPECT_TRUE(PageAllocator::Create(*c).ok());
+  s.machine.vm.defrag_mode = 1;  // not in the LEGACY era
+  s.source_file = "x.toml";
+  auto bad = MachineConfigFromScenario(s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("x.toml"), absl::string_view::npos);
+  EXPECT_NE(bad.status().message().find("defrag_mode"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace fraglab::sim
