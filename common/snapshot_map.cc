@@ -286,9 +286,9 @@ absl::StatusOr<MachineMap> ReadMachineMap(const MachineSnapshot& s, const std::s
       out.pfns_read += n;
       for (size_t run = 0; run < n; run += kCountRun) {
         const size_t rn = std::min(kCountRun, n - run);
-        bool mapped = false;
-        for (size_t i = run; i < run + rn && !mapped; ++i) mapped = Bit(flags[i], kKpfMmap);
-        if (mapped) {
+        bool has_mapped = false;
+        for (size_t i = run; i < run + rn && !has_mapped; ++i) has_mapped = Bit(flags[i], kKpfMmap);
+        if (has_mapped) {
           RETURN_IF_ERROR(ReadWords(count_fd.get(), count_path, pfn + run, counts.data() + run, rn));
           out.kpagecount_pfns_read += rn;
         } else {
@@ -359,10 +359,28 @@ const char* ColorOf(char c) {
   }
 }
 
-std::string TypeCounts(const std::vector<uint64_t>& v, const std::vector<std::string>& names) {
-  std::string out;
+// Appends `head` and the items separated by two spaces, starting a new line
+// (indented like the first item) before an item that would pass 98 columns.
+void AppendWrapped(std::string* out, const std::string& head, const std::vector<std::string>& items) {
+  std::string line = head;
+  const std::string indent(head.size(), ' ');
+  bool first = true;
+  for (const std::string& item : items) {
+    if (!first && line.size() + 2 + item.size() > 98) {
+      absl::StrAppend(out, line, "\n");
+      line = indent;
+      first = true;
+    }
+    absl::StrAppend(&line, first ? "" : "  ", item);
+    first = false;
+  }
+  absl::StrAppend(out, line, "\n");
+}
+
+std::vector<std::string> TypeCounts(const std::vector<uint64_t>& v, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
   for (size_t t = 0; t < v.size() && t < names.size(); ++t) {
-    absl::StrAppend(&out, t ? " " : "", names[t].substr(0, 5), " ", v[t]);
+    out.push_back(absl::StrCat(names[t].substr(0, 5), " ", v[t]));
   }
   return out;
 }
@@ -374,31 +392,32 @@ std::string MapText(const MachineMap& m, bool color, int columns) {
   const uint64_t block_pages = uint64_t{1} << m.pageblock_order;
   std::string out;
   absl::StrAppendFormat(&out,
-                        "pageblock map: one character per %u KiB pageblock: M movable, U unmovable, "
-                        "R reclaimable\n(estimated from page contents; lower case = holds pages of another "
-                        "mobility), . free, blank = no online memory\n",
+                        "pageblock map, one character per %u KiB pageblock: M movable, U unmovable,\n"
+                        "R reclaimable (estimated from the pages; lower case: also holds pages of another\n"
+                        "mobility), . free, blank: no online memory\n",
                         block_pages * 4);
   for (const ZoneMap& z : m.zones) {
     absl::StrAppendFormat(&out, "\nNode %d, zone %s  pfns [%#x, %#x)\n", z.nid, z.name, z.start_pfn, z.end_pfn);
-    std::string classes;
+    std::vector<std::string> items;
     for (size_t c = 0; c < kNumPageClasses; ++c) {
       if (z.pages_by_class[c] == 0) continue;
-      absl::StrAppend(&classes, classes.empty() ? "" : "  ", PageClassName(static_cast<PageClass>(c)), " ",
-                      z.pages_by_class[c]);
+      items.push_back(absl::StrCat(PageClassName(static_cast<PageClass>(c)), " ", z.pages_by_class[c]));
     }
-    absl::StrAppend(&out, "  pages: ", classes, "\n");
+    AppendWrapped(&out, "  pages: ", items);
     absl::StrAppendFormat(&out, "  mapped %u (shared %u)\n", z.mapped_pages, z.shared_pages);
-    std::string rec, bi;
-    for (size_t k = 0; k < z.free_blocks.size(); ++k) absl::StrAppend(&rec, k ? " " : "", z.free_blocks[k]);
-    for (size_t k = 0; k < z.buddyinfo.size(); ++k) absl::StrAppend(&bi, k ? " " : "", z.buddyinfo[k]);
-    absl::StrAppend(&out, "  free blocks by order, reconstructed: ", rec, "\n");
-    absl::StrAppend(&out, "                        buddyinfo:     ", bi, "\n");
+    items.clear();
+    for (size_t k = 0; k < z.free_blocks.size(); ++k) {
+      items.push_back(absl::StrCat(k, ":", z.free_blocks[k], "/", k < z.buddyinfo.size() ? z.buddyinfo[k] : 0));
+    }
+    AppendWrapped(&out, "  free blocks per order, ours/buddyinfo: ", items);
     absl::StrAppendFormat(&out, "  residual %d pages (buddyinfo minus reconstructed)\n", z.free_residual_pages);
-    absl::StrAppend(&out, "  pageblocks estimated: ", TypeCounts(z.estimated_blocks, m.migratetype_names),
-                    "  unknown ", z.unknown_blocks, "\n");
+    items = TypeCounts(z.estimated_blocks, m.migratetype_names);
+    items.push_back(absl::StrCat("unknown ", z.unknown_blocks));
+    AppendWrapped(&out, "  pageblocks estimated: ", items);
     if (!z.reported_blocks.empty()) {
-      absl::StrAppendFormat(&out, "  pagetypeinfo:         %s  agreement %.1f%%\n",
-                            TypeCounts(z.reported_blocks, m.migratetype_names), 100.0 * z.type_agreement);
+      items = TypeCounts(z.reported_blocks, m.migratetype_names);
+      items.push_back(absl::StrFormat("agreement %.1f%%", 100.0 * z.type_agreement));
+      AppendWrapped(&out, "  pagetypeinfo:         ", items);
     }
     const size_t cols = static_cast<size_t>(std::max(columns, 8));
     size_t absent_rows = 0;

@@ -310,3 +310,32 @@ TEST(SnapshotMapTest, MissingOrForbiddenKpageflags) {
 
 }  // namespace
 }  // namespace fraglab::snapshot
+
+namespace fraglab::snapshot {
+namespace {
+
+TEST(SnapshotMapTest, TextStaysWithinHundredColumns) {
+  MachineMap map;
+  map.migratetype_names = {"Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate"};
+  ZoneMap z;
+  z.name = "Normal";
+  z.free_blocks.assign(11, 123456789);
+  z.buddyinfo.assign(11, 123456789);
+  z.estimated_blocks.assign(6, 123456);
+  z.reported_blocks.assign(6, 123456);
+  z.type_agreement = 1;
+  for (uint64_t& n : z.pages_by_class) n = 1234567890;
+  z.blocks.assign(300, fl_pageblock_entry{1, 0, 0});
+  map.zones.push_back(z);
+  const std::string text = MapText(map, false);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    EXPECT_LE(end - start, 100u) << text.substr(start, end - start);
+    start = end + 1;
+  }
+}
+
+}  // namespace
+}  // namespace fraglab::snapshot
