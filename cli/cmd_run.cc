@@ -57,6 +57,7 @@ int RunRun(const RunCliOptions& opt) {
   }
   // Refuse what the generator cannot run before creating any file.
   if (absl::Status st = gen::CheckGeneratorCanRun(*sc); !st.ok()) return ReportStatus(kCmd, st);
+  if (auto budget = gen::DecideBudget(*sc, ro); !budget.ok()) return ReportStatus(kCmd, budget.status());
 
   absl::StatusOr<TraceHeader> header = snapshot::TraceHeaderForThisMachine();
   if (!header.ok()) return ReportStatus(kCmd, header.status());

@@ -42,7 +42,10 @@ std::string Secs(uint64_t ns) {
   return s < 1 ? absl::StrFormat("%.1f ms", s * 1e3) : absl::StrFormat("%.2f s", s);
 }
 
-constexpr uint64_t kSlabObjectBytes = 1024;
+// Slab bytes per object, as gen/slab.cc reserves them: a dentry with its
+// name, a shmem inode with its dentry.
+constexpr uint64_t kDentryBytes = 256;
+constexpr uint64_t kInodeBytes = 1024;
 
 BuddySummary Summarize(const snapshot::MachineSnapshot& s) {
   BuddySummary b;
@@ -551,7 +554,7 @@ absl::StatusOr<uint64_t> DeclaredPeakBytes(const sc::Scenario& s, uint64_t budge
         cache_tags.clear();
       }
     } else if (const auto* sl = std::get_if<sc::SlabOp>(&op)) {
-      add(sl->tag, sl->count * kSlabObjectBytes);
+      add(sl->tag, sl->count * (sl->kind == sc::SlabKind::kDentry ? kDentryBytes : kInodeBytes));
     } else if (const auto* pr = std::get_if<sc::ProbeOp>(&op)) {
       uint64_t unit = kPmdBytes;
       if (pr->kind == sc::ProbeKind::kThp && pr->page_size.kind == sc::PageSize::Kind::kMthp) {
@@ -571,6 +574,27 @@ absl::StatusOr<uint64_t> DeclaredPeakBytes(const sc::Scenario& s, uint64_t budge
   return peak;
 }
 
+absl::StatusOr<BudgetDecision> DecideBudget(const sc::Scenario& s, const RunOptions& options) {
+  ASSIGN_OR_RETURN(MemorySample sample, ReadMemorySample(options.watchdog.meminfo_path,
+                                                         options.watchdog.psi_path));
+  BudgetDecision d;
+  d.available_floor = options.watchdog.available_floor != 0 ? options.watchdog.available_floor
+                                                            : DefaultAvailableFloor(sample.mem_total);
+  BudgetOptions bo;
+  if (options.budget_bytes != 0) {
+    bo.bytes = options.budget_bytes;
+  } else if (s.budget.memory.unit == SizeUnit::kPercent) {
+    bo.fraction = static_cast<double>(s.budget.memory.amount) / 100000.0;
+  } else {
+    ASSIGN_OR_RETURN(bo.bytes, ResolveSizeBytes(s.budget.memory, sample.mem_available));
+  }
+  ASSIGN_OR_RETURN(d.budget_bytes, ComputeBudget(sample, bo, d.available_floor));
+  ASSIGN_OR_RETURN(d.declared_peak_bytes, DeclaredPeakBytes(s, d.budget_bytes));
+  RETURN_IF_ERROR(CheckDeclared(d.declared_peak_bytes, d.budget_bytes,
+                                absl::StrCat("scenario '", s.name, "'")));
+  return d;
+}
+
 absl::StatusOr<RunReport> RunScenario(const sc::Scenario& s, const RunOptions& options,
                                       RunHooks& hooks) {
   if (hooks.sink == nullptr) return absl::InternalError("RunScenario without a sink");
@@ -580,27 +604,23 @@ absl::StatusOr<RunReport> RunScenario(const sc::Scenario& s, const RunOptions& o
   RETURN_IF_ERROR(CheckGeneratorCanRun(s));
 
   // Budget: decided and checked before anything is touched.
-  ASSIGN_OR_RETURN(MemorySample sample, ReadMemorySample(options.watchdog.meminfo_path,
-                                                         options.watchdog.psi_path));
-  const uint64_t floor = options.watchdog.available_floor != 0
-                             ? options.watchdog.available_floor
-                             : DefaultAvailableFloor(sample.mem_total);
-  BudgetOptions bo;
-  if (options.budget_bytes != 0) {
-    bo.bytes = options.budget_bytes;
-  } else if (s.budget.memory.unit == SizeUnit::kPercent) {
-    bo.fraction = static_cast<double>(s.budget.memory.amount) / 100000.0;
-  } else {
-    ASSIGN_OR_RETURN(bo.bytes, ResolveSizeBytes(s.budget.memory, sample.mem_available));
-  }
-  ASSIGN_OR_RETURN(report.budget_bytes, ComputeBudget(sample, bo, floor));
-  ASSIGN_OR_RETURN(report.declared_peak_bytes, DeclaredPeakBytes(s, report.budget_bytes));
-  RETURN_IF_ERROR(CheckDeclared(report.declared_peak_bytes, report.budget_bytes,
-                                absl::StrCat("scenario '", s.name, "'")));
+  ASSIGN_OR_RETURN(BudgetDecision budget, DecideBudget(s, options));
+  report.budget_bytes = budget.budget_bytes;
+  report.declared_peak_bytes = budget.declared_peak_bytes;
+  const uint64_t floor = budget.available_floor;
 
   // Journal (restores what a crashed run left), scratch dir, signals, watchdog.
   const std::string state = options.state_dir.empty() ? RestoreJournal::DefaultDir() : options.state_dir;
   ASSIGN_OR_RETURN(std::unique_ptr<RestoreJournal> journal, RestoreJournal::Open(state, &report.recovered));
+  // Early returns below still undo what was journalled (holdings, declared
+  // later, are released before this runs).
+  struct ReplayOnEarlyExit {
+    RestoreJournal* journal;
+    bool armed = true;
+    ~ReplayOnEarlyExit() {
+      if (armed) (void)journal->Replay();
+    }
+  } early_exit{journal.get()};
   if (report.recovered.entries > 0) {
     report.notes.push_back(absl::StrCat("restored ", report.recovered.undone, " change(s) a previous "
                                         "run left behind: ", absl::StrJoin(report.recovered.actions, "; ")));
@@ -735,6 +755,7 @@ absl::StatusOr<RunReport> RunScenario(const sc::Scenario& s, const RunOptions& o
 
   // Release everything, then restore every setting, on every path.
   holdings.Clear();
+  early_exit.armed = false;
   auto restored = journal->Replay();
   if (restored.ok()) {
     report.restored = *restored;

@@ -98,11 +98,23 @@ struct RunReport {
 
 // Peak memory the scenario declares, in bytes, with percentages of `budget`:
 // anon, pin and pagecache sizes add up (page cache until a drop_caches),
-// slab counts at ~1 KiB per object,
+// slab counts 256 B per dentry and 1 KiB per inode,
 // probes count while they run, and a whole release of a tag gives its size
 // back (partial releases are not credited: a conservative peak).
 [[nodiscard]] absl::StatusOr<uint64_t> DeclaredPeakBytes(const scenario::Scenario& s,
                                                          uint64_t budget);
+
+struct BudgetDecision {
+  uint64_t budget_bytes = 0;
+  uint64_t declared_peak_bytes = 0;
+  uint64_t available_floor = 0;  // the watchdog's MemAvailable floor
+};
+
+// The run's budget (options.budget_bytes, else the scenario's [budget]) and
+// the scenario's declared peak; ResourceExhausted when the peak exceeds the
+// budget or the budget exceeds what the machine can give. Touches nothing.
+[[nodiscard]] absl::StatusOr<BudgetDecision> DecideBudget(const scenario::Scenario& s,
+                                                          const RunOptions& options);
 
 // Refuses simulator-only phases, naming the first one.
 [[nodiscard]] absl::Status CheckGeneratorCanRun(const scenario::Scenario& s);
