@@ -115,6 +115,7 @@ struct Tracker::Impl {
   TrackerOptions options;
   TrackerStats stats;
   std::vector<TracepointState> tracepoints;
+  std::vector<std::string> notes;
 };
 
 absl::StatusOr<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions&, EventSink*) {
@@ -244,6 +245,7 @@ struct Tracker::Impl {
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   std::vector<TracepointState> tracepoints;
+  std::vector<std::string> notes;  // besides skipped tracepoints
   TrackerStats stats;
   absl::Status sink_error;
   int nr_cpus = 0;
@@ -557,9 +559,12 @@ absl::StatusOr<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& op
         "ring size ", o.ring_bytes, " bytes: must be a power of two between ", page, " and 2 GiB"));
   }
   if (o.zones.size() > FL_MAX_ZONES) {
-    return absl::InvalidArgumentError(absl::StrCat("the machine has ", o.zones.size(),
-                                                   " zones; the aggregate record holds at most ",
-                                                   FL_MAX_ZONES));
+    // The aggregate record has room for FL_MAX_ZONES zones: the others are
+    // still traced in full, their allocs/frees counted as unknown_zone.
+    impl->notes.push_back(absl::StrCat("the machine has ", o.zones.size(),
+                                       " zones; per-interval aggregates cover the first ",
+                                       FL_MAX_ZONES, ", the rest count as unknown_zone"));
+    o.zones.resize(FL_MAX_ZONES);
   }
   if (o.interval_ns == 0) return absl::InvalidArgumentError("interval must be positive");
   RETURN_IF_ERROR(CheckPrerequisites(o.tracefs));
@@ -635,7 +640,7 @@ const std::vector<TracepointState>& Tracker::tracepoints() const { return impl_-
 const TrackerOptions& Tracker::options() const { return impl_->options; }
 
 std::vector<std::string> Tracker::Notes() const {
-  std::vector<std::string> out;
+  std::vector<std::string> out = impl_->notes;
   for (const auto& tp : impl_->tracepoints) {
     if (!tp.attached) out.push_back(absl::StrCat(tp.category, ":", tp.name, " not attached: ", tp.note));
   }

@@ -41,7 +41,8 @@ struct TrackerOptions {
   // power of two and at least the page size.
   uint64_t ring_bytes = 0;
   // Zone table for in-kernel aggregation, in the trace header's order (the
-  // aggregate's zone index is the position here). At most FL_MAX_ZONES.
+  // aggregate's zone index is the position here). Zones beyond FL_MAX_ZONES
+  // are left out of the aggregates (counted as unknown_zone, with a note).
   std::vector<ZoneLayout> zones;
   uint32_t pageblock_order = 9;
   // Periodic FL_EV_SNAPSHOT_ZONE / FL_EV_COUNTERS records read from
@@ -116,7 +117,8 @@ class Tracker {
   const TrackerStats& stats() const;
   const std::vector<TracepointState>& tracepoints() const;
   // One line per tracepoint that was skipped ("compaction:mm_compaction_begin
-  // not attached: ..."), for the user.
+  // not attached: ...") and per other limitation (zones left out of the
+  // aggregates), for the user.
   std::vector<std::string> Notes() const;
   const TrackerOptions& options() const;
 
