@@ -397,7 +397,7 @@ std::string MapText(const MachineMap& m, bool color, int columns) {
                         "mobility), . free, blank: no online memory\n",
                         block_pages * 4);
   for (const ZoneMap& z : m.zones) {
-    absl::StrAppendFormat(&out, "\nNode %d, zone %s  pfns [%#x, %#x)\n", z.nid, z.name, z.start_pfn, z.end_pfn);
+    absl::StrAppendFormat(&out, "\nNode %d, zone %s  pfns [0x%x, 0x%x)\n", z.nid, z.name, z.start_pfn, z.end_pfn);
     std::vector<std::string> items;
     for (size_t c = 0; c < kNumPageClasses; ++c) {
       if (z.pages_by_class[c] == 0) continue;

@@ -129,7 +129,7 @@ std::string SnapshotText(const MachineSnapshot& s) {
   const std::vector<std::string>& names = s.migratetype_names;
   for (const ZoneSnapshot& z : s.zones) {
     absl::StrAppend(&out, "\n");
-    absl::StrAppendFormat(&out, "Node %d, zone %s (idx %d)  pfns [%#x, %#x)  present %u  managed %u (%.0f MiB)\n",
+    absl::StrAppendFormat(&out, "Node %d, zone %s (idx %d)  pfns [0x%x, 0x%x)  present %u  managed %u (%.0f MiB)\n",
                           z.nid, z.name, z.zone_idx, z.start_pfn, z.start_pfn + z.spanned, z.present,
                           z.managed, PagesToMiB(s, z.managed));
     absl::StrAppendFormat(&out, "  free %u pages (%.1f MiB) in buddy lists, %u on pcp lists", z.BuddyFreePages(),
