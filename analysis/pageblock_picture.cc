@@ -17,14 +17,19 @@ namespace {
 
 // ---- colours -------------------------------------------------------------
 
+// Blocks of unknown type are mostly memory that is not online (holes,
+// unplugged virtio-mem ranges): drawn as a flat pale grey so they recede
+// instead of dominating the picture.
+constexpr Rgb kUnknownColor = {232, 232, 236};
+
 Rgb BaseColor(const std::string& name) {
   if (name == "Unmovable") return {200, 30, 30};
   if (name == "Movable") return {30, 150, 50};
   if (name == "Reclaimable") return {20, 130, 200};
   if (name == "HighAtomic") return {215, 180, 0};
   if (name == "CMA") return {140, 50, 180};
-  if (name == "Isolate") return {120, 120, 120};
-  return {50, 50, 50};
+  if (name == "Isolate") return {110, 110, 110};
+  return kUnknownColor;
 }
 
 // How far a fully free block is mixed toward white: not all the way, so a
@@ -239,6 +244,7 @@ int Ansi256(Rgb c) {
 
 Rgb CellColor(const std::string& migratetype_name, double free_fraction) {
   const Rgb base = BaseColor(migratetype_name);
+  if (base == kUnknownColor) return base;
   const double f = std::clamp(free_fraction, 0.0, 1.0) * kMaxLighten;
   auto mix = [f](uint8_t v) { return static_cast<uint8_t>(std::lround(v + (255.0 - v) * f)); };
   return {mix(base.r), mix(base.g), mix(base.b)};

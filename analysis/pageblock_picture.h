@@ -61,9 +61,10 @@ struct Rgb {
 
 // Colour of a block: a fixed hue per migratetype *name* (Unmovable red,
 // Movable green, Reclaimable cyan-blue, HighAtomic yellow, CMA purple,
-// Isolate grey, anything else or 0xff dark grey), mixed toward white by the
-// free fraction (a fully used block is the full colour, a fully free one a
-// pale tint, so free space reads as "light").
+// Isolate grey), mixed toward white by the free fraction (a fully used block
+// is the full colour, a fully free one a pale tint, so free space reads as
+// "light"). Unknown types (0xff: mostly memory that is not online) are a flat
+// pale grey whatever the fraction.
 Rgb CellColor(const std::string& migratetype_name, double free_fraction);
 
 // Name of migratetype `mt` in `map` ("unknown" for 0xff or unnamed numbers).

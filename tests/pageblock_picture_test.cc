@@ -68,6 +68,10 @@ TEST(CellColorTest, FixedHuePerTypeAndLighterWhenFree) {
   EXPECT_LT(used.g, free.g);
   EXPECT_LT(free.r, 255);  // still tinted
   EXPECT_EQ(CellColor("Movable", 2.0), CellColor("Movable", 1.0));  // clamped
+  // Unknown (offline) blocks: one flat pale colour, distinct from every type.
+  EXPECT_EQ(CellColor("unknown", 0.0), CellColor("unknown", 1.0));
+  EXPECT_EQ(CellColor("mt9", 0.3), CellColor("unknown", 0.0));
+  EXPECT_NE(CellColor("unknown", 0.0), CellColor("Isolate", 1.0));
 }
 
 TEST(PageblockPictureTest, TerminalOneCharacterPerBlockWithCase) {
