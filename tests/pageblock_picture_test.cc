@@ -8,7 +8,9 @@
 #include <zlib.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "analysis/png_writer.h"
@@ -248,6 +250,53 @@ TEST(PageblockPictureTest, HtmlStepThroughIsSelfContained) {
   EXPECT_THAT(*html, HasSubstr("\"cells\":\"0a0k1f2a0C"));
   EXPECT_THAT(*html, HasSubstr("pageblocks: Isolate 1, Movable 7, Reclaimable 1, Unmovable 3, unknown 1"));
   EXPECT_EQ(RenderHtmlSteps({}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Runs the page's script under node with a stub DOM: the first frame draws
+// every cell, "next" moves to frame 2, the slider and labels follow.
+TEST(PageblockPictureTest, HtmlScriptRunsUnderNode) {
+  if (std::system("node --version > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "node (nodejs) not installed: the page's script is checked only where node exists";
+  }
+  PageblockMap a = SampleMap();
+  PageblockMap b = SampleMap();
+  b.title = "frame two";
+  const std::string dir = testing::TempDir() + "/pb_html_" + std::to_string(getpid());
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  {
+    std::ofstream(dir + "/page.html") << *RenderHtmlSteps({a, b});
+    std::ofstream(dir + "/check.js") << R"JS(
+const fs = require('fs');
+const html = fs.readFileSync(process.argv[2], 'utf8');
+const script = html.split('<script>')[1].split('</script>')[0];
+const els = {};
+let fills = 0;
+const texts = [];
+function el(id) {
+  if (!els[id]) els[id] = {textContent: '', innerHTML: '', value: 0, max: 0, width: 0, height: 0,
+    getContext: () => ({fillRect: () => { fills++; }, fillText: (t) => texts.push(t)})};
+  return els[id];
+}
+global.document = {getElementById: el};
+eval(script + ';globalThis.D = D;');
+const out = [D.frames.length, fills, els.pos.textContent, els.title.textContent, texts[0]];
+els.next.onclick();
+out.push(els.pos.textContent, els.title.textContent, els.slider.value);
+els.next.onclick();
+out.push(els.pos.textContent);
+console.log(out.join('|'));
+)JS";
+  }
+  const std::string cmd = "node " + dir + "/check.js " + dir + "/page.html > " + dir + "/out.txt 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream in(dir + "/out.txt");
+  std::string line;
+  std::getline(in, line);
+  // 13 cells + 1 mixed mark + the background = 15 fillRect calls.
+  EXPECT_EQ(line,
+            "2|15|1 / 2|sample|Node 0 zone Normal  pfn 0x100000-0x101400  20 MiB (8 MiB free)  10 pageblocks"
+            "|2 / 2|frame two|1|2 / 2");
+  std::system(("rm -rf " + dir).c_str());
 }
 
 TraceHeader Header() {
