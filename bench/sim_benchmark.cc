@@ -37,21 +37,40 @@ class CountingSink final : public EventSink {
   uint64_t extfrag = 0;
 };
 
-// Half the zone allocated as order-0 pages in a scattered pattern, then each
-// iteration frees one live page and allocates one (the steady state of a
-// busy machine: frees sometimes merge, allocations take list heads).
+// Steady state of a used machine: every page allocated at order 0, then
+// every other page freed, so the order-0 lists are long and every free
+// page's buddy is in use. Each pair allocates the head of the order-0 list
+// and frees it again (no split, no merge): the allocator's own path cost.
 void Order0Pairs(benchmark::State& state, bool pcp) {
   auto a = Make(kPages4GiB, pcp);
+  const AllocRequest req{0, gfp::kHighuserMovable, 0, 0, OwnerKind::kAnon};
+  for (uint64_t p = 0; p < kPages4GiB; ++p) {
+    if (a->AllocateWithFlags(req, alloc::kNoWatermarks) == kNoPfn) std::abort();
+  }
+  for (uint64_t p = 0; p < kPages4GiB; p += 2) (void)a->Free(p, 0);
+  for (auto _ : state) {
+    uint64_t pfn = a->Allocate(req);
+    benchmark::DoNotOptimize(pfn);
+    (void)a->Free(pfn, 0);
+  }
+  state.counters["pairs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_Order0AllocFreePairs_PcpOff(benchmark::State& state) { Order0Pairs(state, false); }
+void BM_Order0AllocFreePairs_PcpOn(benchmark::State& state) { Order0Pairs(state, true); }
+BENCHMARK(BM_Order0AllocFreePairs_PcpOff);
+BENCHMARK(BM_Order0AllocFreePairs_PcpOn);
+
+// Random churn: half the zone live in a scattered pattern; each iteration
+// frees a random live page and allocates one (cache-miss bound: the page
+// arrays of a 4 GiB zone are 10 MiB).
+void BM_Order0RandomChurn_PcpOff(benchmark::State& state) {
+  auto a = Make(kPages4GiB, false);
   Rng rng(1);
   std::vector<uint64_t> live;
   live.reserve(kPages4GiB);
   const AllocRequest req{0, gfp::kHighuserMovable, 0, 0, OwnerKind::kAnon};
-  while (a->zone_stats(0).free_pages + a->zone_stats(0).pcp_pages > kPages4GiB / 2) {
-    uint64_t pfn = a->Allocate(req);
-    if (pfn == kNoPfn) break;
-    live.push_back(pfn);
-  }
-  // Scatter: free a random half of them, then top up again.
+  for (uint64_t p = 0; p < kPages4GiB / 2; ++p) live.push_back(a->Allocate(req));
   rng.Shuffle(live.begin(), live.end());
   size_t keep = live.size() / 2;
   for (size_t i = keep; i < live.size(); ++i) (void)a->Free(live[i], 0);
@@ -62,17 +81,11 @@ void Order0Pairs(benchmark::State& state, bool pcp) {
   for (auto _ : state) {
     size_t idx = victims[k++ & 0xffff] % live.size();
     (void)a->Free(live[idx], 0);
-    uint64_t pfn = a->Allocate(req);
-    live[idx] = pfn;
-    benchmark::DoNotOptimize(pfn);
+    live[idx] = a->Allocate(req);
   }
   state.counters["pairs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-
-void BM_Order0AllocFreePairs_PcpOff(benchmark::State& state) { Order0Pairs(state, false); }
-void BM_Order0AllocFreePairs_PcpOn(benchmark::State& state) { Order0Pairs(state, true); }
-BENCHMARK(BM_Order0AllocFreePairs_PcpOff);
-BENCHMARK(BM_Order0AllocFreePairs_PcpOn);
+BENCHMARK(BM_Order0RandomChurn_PcpOff);
 
 // The simplest pair: allocate and immediately free (one full split of an
 // order-10 block and its full merge every time: the worst case).

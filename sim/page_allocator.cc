@@ -288,6 +288,19 @@ absl::Status PageAllocator::Init() {
       i = j;
     }
   }
+  zonelists_.resize(static_cast<size_t>(config_.nodes) * kNumZoneTypes);
+  for (int node = 0; node < config_.nodes; ++node) {
+    for (int highest = 0; highest < kNumZoneTypes; ++highest) {
+      auto& zl = zonelists_[static_cast<size_t>(node) * kNumZoneTypes + highest];
+      for (int k = 0; k < config_.nodes; ++k) {
+        int n = (node + k) % config_.nodes;
+        for (int zt = highest; zt >= 0; --zt) {
+          int zi = FindZone(n, static_cast<ZoneType>(zt));
+          if (zi >= 0 && zones_[zi].managed > 0) zl.push_back(zi);
+        }
+      }
+    }
+  }
   SetupWatermarks();
   SetupPcp();
   return absl::OkStatus();
@@ -489,8 +502,10 @@ inline void PageAllocator::AddFree(Zone& z, uint32_t i, int order, MigrateType t
 }
 
 inline void PageAllocator::DelFree(Zone& z, uint32_t i) {
-  int order = OrderOf(state_[i]);
-  auto t = static_cast<MigrateType>(aux_[i]);
+  DelFreeKnown(z, i, OrderOf(state_[i]), static_cast<MigrateType>(aux_[i]));
+}
+
+inline void PageAllocator::DelFreeKnown(Zone& z, uint32_t i, int order, MigrateType t) {
   Unlink(i);
   state_[i] = 0;
   if (--z.count[order][t] == 0) z.mask[t] &= static_cast<uint16_t>(~(1u << order));
@@ -671,7 +686,7 @@ uint32_t PageAllocator::RmqueueSmallest(Zone& z, int order, MigrateType t, int c
          .order2 = o, .type = Num(t), .yes = true,
          .text = absl::StrFormat("%s list: head of order %d is pfn %#x", TName(t), o, PfnOf(i))});
   }
-  DelFree(z, i);
+  DelFreeKnown(z, i, o, t);
   Expand(z, i, order, o, t);
   if (sink_) {
     fl_zone_locked e;
@@ -1417,63 +1432,57 @@ uint32_t PageAllocator::GetPageFromFreelist(const AllocRequest& req, MigrateType
                                             uint32_t flags, int* zone_out) {
   // get_page_from_freelist over the zonelist: local node from the highest
   // allowed zone down, then the other nodes in id order.
-  int preferred = -1;
+  const std::vector<int>& zl = Zonelist(req.node, highest);
+  if (zl.empty()) return kNil;
+  const int preferred = zl[0];
   for (;;) {
     const bool no_fallback = flags & alloc::kNoFragment;
     bool restart = false;
-    for (int k = 0; k < config_.nodes && !restart; ++k) {
-      int n = (req.node + k) % config_.nodes;
-      for (int zt = highest; zt >= 0; --zt) {
-        int zi = FindZone(n, static_cast<ZoneType>(zt));
-        if (zi < 0 || zones_[zi].managed == 0) continue;
-        if (preferred < 0) preferred = zi;
-        Zone& z = zones_[zi];
-        if (no_fallback && !config_.defrag_mode && config_.nodes > 1 && n != zones_[preferred].node) {
-          // Leaving the local node: fragmenting locally beats remote memory.
-          flags &= ~alloc::kNoFragment;
-          restart = true;
-          if (narrating()) [[unlikely]] {
-            Say({.kind = DecisionKind::kNoFragment, .zone = zi, .yes = false,
-                 .text = "ALLOC_NOFRAGMENT dropped: the walk reached another node"});
-          }
-          break;
-        }
-        if ((flags & alloc::kWmarkMask) != alloc::kNoWatermarks) {
-          bool ok = false;
-          if (config_.pcp && config_.pcp_tuning == PcpTuning::kAuto && !z.below_high) {
-            // 6.7+: note whether the zone is below its high watermark.
-            if (WatermarkFast(z, req.order, static_cast<int64_t>(z.wmark[2] + z.boost), highest, flags)) {
-              ok = true;
-            } else {
-              z.below_high = true;
-            }
-          }
-          if (!ok) {
-            int64_t mark = Mark(z, flags);
-            if (!WatermarkFast(z, req.order, mark, highest, flags)) {
-              if (narrating()) [[unlikely]] {
-                Say({.kind = DecisionKind::kZoneSkip, .zone = zi, .order = req.order,
-                     .value = z.free_pages, .value2 = mark,
-                     .text = absl::StrFormat("zone %s skipped: %d free pages fail watermark %d + "
-                                             "reserve %d",
-                                             ZoneName(zi), z.free_pages, mark,
-                                             z.lowmem_reserve[highest])});
-              }
-              continue;
-            }
-          }
-        }
+    for (int zi : zl) {
+      Zone& z = zones_[zi];
+      if (no_fallback && !config_.defrag_mode && config_.nodes > 1 && z.node != zones_[preferred].node) {
+        // Leaving the local node: fragmenting locally beats remote memory.
+        flags &= ~alloc::kNoFragment;
+        restart = true;
         if (narrating()) [[unlikely]] {
-          Say({.kind = DecisionKind::kZoneTry, .zone = zi, .order = req.order, .value = z.free_pages,
-               .text = absl::StrFormat("zone %s passes its watermark (%d free)%s", ZoneName(zi),
-                                       z.free_pages, (flags & alloc::kNoFragment) ? ", NOFRAGMENT" : "")});
+          Say({.kind = DecisionKind::kNoFragment, .zone = zi, .yes = false,
+               .text = "ALLOC_NOFRAGMENT dropped: the walk reached another node"});
         }
-        uint32_t i = RmqueueZone(z, req.order, t, flags, req.cpu);
-        if (i != kNil) {
-          if (flags & alloc::kHighAtomic) ReserveHighAtomic(z, i, req.order);
-          *zone_out = zi;
-          return i;
+        break;
+      }
+      if ((flags & alloc::kWmarkMask) != alloc::kNoWatermarks) {
+        bool ok = false;
+        if (config_.pcp && config_.pcp_tuning == PcpTuning::kAuto && !z.below_high) {
+          // 6.7+: note whether the zone is below its high watermark.
+          if (WatermarkFast(z, req.order, static_cast<int64_t>(z.wmark[2] + z.boost), highest, flags)) {
+            ok = true;
+          } else {
+            z.below_high = true;
+          }
         }
+        if (!ok) {
+          int64_t mark = Mark(z, flags);
+          if (!WatermarkFast(z, req.order, mark, highest, flags)) {
+            if (narrating()) [[unlikely]] {
+              Say({.kind = DecisionKind::kZoneSkip, .zone = zi, .order = req.order, .value = z.free_pages,
+                   .value2 = mark,
+                   .text = absl::StrFormat("zone %s skipped: %d free pages fail watermark %d + reserve %d",
+                                           ZoneName(zi), z.free_pages, mark, z.lowmem_reserve[highest])});
+            }
+            continue;
+          }
+        }
+      }
+      if (narrating()) [[unlikely]] {
+        Say({.kind = DecisionKind::kZoneTry, .zone = zi, .order = req.order, .value = z.free_pages,
+             .text = absl::StrFormat("zone %s passes its watermark (%d free)%s", ZoneName(zi), z.free_pages,
+                                     (flags & alloc::kNoFragment) ? ", NOFRAGMENT" : "")});
+      }
+      uint32_t i = RmqueueZone(z, req.order, t, flags, req.cpu);
+      if (i != kNil) {
+        if (flags & alloc::kHighAtomic) ReserveHighAtomic(z, i, req.order);
+        *zone_out = zi;
+        return i;
       }
     }
     if (restart) continue;
@@ -1551,18 +1560,12 @@ uint64_t PageAllocator::Allocate(const AllocRequest& req) {
   MigrateType t = grouping_disabled_ ? kUnmovable : GfpMigratetype(req.gfp);
   int highest = GfpZone(req.gfp);
   // Preferred zone: the first zone of the zonelist.
-  int preferred = -1;
-  for (int k = 0; k < config_.nodes && preferred < 0; ++k) {
-    int n = (req.node + k) % config_.nodes;
-    for (int zt = highest; zt >= 0 && preferred < 0; --zt) {
-      int zi = FindZone(n, static_cast<ZoneType>(zt));
-      if (zi >= 0 && zones_[zi].managed > 0) preferred = zi;
-    }
-  }
+  const std::vector<int>& zl = Zonelist(req.node, highest);
+  const int preferred = zl.empty() ? -1 : zl[0];
   if (narrating()) [[unlikely]] {
     Say({.kind = DecisionKind::kAllocBegin, .cpu = req.cpu, .order = req.order, .type = Num(t),
-         .text = absl::StrFormat("alloc order-%d %s cpu%d gfp %#x (%s)", req.order, TName(t), req.cpu,
-                                 req.gfp, OwnerKindName(req.owner))});
+         .text = absl::StrFormat("alloc order-%d %s cpu%d gfp %#x (%s)", req.order, TName(t), req.cpu, req.gfp,
+                                 OwnerKindName(req.owner))});
   }
   if (preferred < 0) return FinishAlloc(req, t, kNil);
   int zone = -1;
@@ -1695,6 +1698,7 @@ int PageAllocator::FindZone(int node, ZoneType type) const {
 }
 
 int PageAllocator::ZoneOfPfn(uint64_t pfn) const {
+  if (zones_.size() == 1) return (pfn >= zones_[0].start_pfn && pfn < zones_[0].end_pfn) ? 0 : -1;
   for (int k : zone_by_start_)
     if (pfn >= zones_[k].start_pfn && pfn < zones_[k].end_pfn) return k;
   return -1;

@@ -214,6 +214,7 @@ class PageAllocator {
   // Buddy lists.
   void AddFree(Zone& z, uint32_t i, int order, MigrateType t, bool tail);
   void DelFree(Zone& z, uint32_t i);
+  void DelFreeKnown(Zone& z, uint32_t i, int order, MigrateType t);
   void MoveFreeToTail(Zone& z, uint32_t i, MigrateType t);
   void Expand(Zone& z, uint32_t i, int low, int high, MigrateType t);
   void FreeOnePage(Zone& z, uint32_t i, int order, MigrateType t, bool to_tail);
@@ -299,6 +300,12 @@ class PageAllocator {
   std::unique_ptr<uint8_t[]> block_;  // per pageblock: migratetype (3 bits) | skip bit
   std::vector<Zone> zones_;
   std::vector<int> zone_by_start_;  // zone indices sorted by start pfn
+  // Zonelists per (preferred node, highest zone type): managed zones in walk
+  // order (local node from the highest type down, then the other nodes).
+  std::vector<std::vector<int>> zonelists_;
+  const std::vector<int>& Zonelist(int node, int highest) const {
+    return zonelists_[static_cast<size_t>(node) * kNumZoneTypes + static_cast<size_t>(highest)];
+  }
   std::vector<KswapdWakeup> kswapd_wakeups_;
 };
 
