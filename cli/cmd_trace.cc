@@ -148,7 +148,11 @@ int RunTrace(const TraceOptions& opt) {
   topt.zones = header->zones;
   topt.pageblock_order = header->pageblock_order;
 
-  absl::StatusOr<std::unique_ptr<TraceWriter>> writer = TraceWriter::Open(opt.output, *header);
+  TraceWriterOptions wopt;
+  // Every page alloc/free is tens of MB/s of records: the fastest zstd
+  // level keeps the consumer from competing with the traced workload.
+  if (opt.all_events) wopt.zstd_level = 1;
+  absl::StatusOr<std::unique_ptr<TraceWriter>> writer = TraceWriter::Open(opt.output, *header, wopt);
   if (!writer.ok()) return ReportStatus(kCmd, writer.status());
   tracker::TraceSummaryBuilder summary;
   tracker::TeeSink sink({writer->get(), &summary});
