@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/scenario_parser.h"
 #include "common/status.h"
@@ -192,10 +193,27 @@ class Parser {
   absl::StatusOr<Scenario> Parse(absl::string_view text);
 
   // "file:line:col: field 'path': message" as InvalidArgument.
+  // Control characters (from user strings or toml++'s multi-line syntax
+  // messages) are escaped so that every error stays on one line.
   absl::Status ErrorAt(SourcePos pos, absl::string_view path, absl::string_view message) const {
-    std::string where = absl::StrCat(file_, ":", pos.line, ":", pos.column, ": ");
-    if (!path.empty()) absl::StrAppend(&where, "field '", path, "': ");
-    return absl::InvalidArgumentError(absl::StrCat(where, message));
+    std::string out = absl::StrCat(file_, ":", pos.line, ":", pos.column, ": ");
+    if (!path.empty()) absl::StrAppend(&out, "field '", OneLine(path), "': ");
+    absl::StrAppend(&out, OneLine(message));
+    return absl::InvalidArgumentError(out);
+  }
+
+  static std::string OneLine(absl::string_view text) {
+    std::string out;
+    for (unsigned char c : text) {
+      if (c == '\n') {
+        out += "\\n";
+      } else if (c < 0x20 || c == 0x7f) {
+        out += absl::StrFormat("\\x%02x", c);
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out;
   }
 
  private:

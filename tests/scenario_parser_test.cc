@@ -493,6 +493,15 @@ op = "bogus2"
   EXPECT_THAT(lines[1], StartsWith("test.toml:6:6: field 'phases[1].op'"));
 }
 
+TEST(ScenarioParserTest, EveryErrorStaysOnOneLine) {
+  // A user string with a newline, and a toml++ message quoting one.
+  EXPECT_THAT(ErrorOf("name = \"x\"\n[[phases]]\nop = \"an\\non\"\n"),
+              HasSubstr("unknown value 'an\\non'"));
+  std::string msg = ErrorOf("name = \"x\"\n[[phases]]\nop = n\non\"a\"");
+  EXPECT_THAT(msg, StartsWith("test.toml:3:7: TOML syntax error: "));
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+}
+
 TEST(ScenarioParserTest, FileNotFound) {
   absl::StatusOr<Scenario> s = ParseScenarioFile("/nonexistent/dir/x.toml");
   ASSERT_FALSE(s.ok());
