@@ -95,13 +95,19 @@ bool HasDefragMode(const DiagnoseInput& in) {
 
 std::string TunableText(const std::optional<uint64_t>& v) { return v ? std::to_string(*v) : "unknown"; }
 
-// Actions shared by the findings about missing high-order memory.
+// Actions shared by the findings about missing high-order memory; `nid` < 0
+// for machine-wide findings.
 std::vector<std::string> HighOrderActions(const DiagnoseInput& in, int nid) {
   std::vector<std::string> a;
-  a.push_back(absl::StrFormat(
-      "Compact now to see how much is recoverable: echo 1 > /sys/devices/system/node/node%d/compact "
-      "(or echo 1 > /proc/sys/vm/compact_memory for all nodes); cost: seconds of CPU and page migration.",
-      nid));
+  if (nid >= 0) {
+    a.push_back(absl::StrFormat(
+        "Compact now to see how much is recoverable: echo 1 > /sys/devices/system/node/node%d/compact "
+        "(or echo 1 > /proc/sys/vm/compact_memory for all nodes); cost: seconds of CPU and page migration.",
+        nid));
+  } else {
+    a.push_back("Compact now to see how much is recoverable: echo 1 > /proc/sys/vm/compact_memory (all nodes); "
+                "cost: seconds of CPU and page migration.");
+  }
   a.push_back(absl::StrFormat(
       "Keep more memory free so kswapd/kcompactd act before requests fail: raise vm.min_free_kbytes "
       "(now %s kB) moderately, e.g. by 50%%, and vm.watermark_scale_factor (now %s).",
@@ -280,7 +286,7 @@ void AddMigratetypeFindings(const DiagnoseInput& in, std::vector<Finding>& out) 
         "block compaction could have emptied into one it cannot: a single pinned page keeps all 512 pages of "
         "the block from ever forming a 2 MiB page. Many more such blocks than the memory needs means earlier "
         "fallbacks left partly used non-movable blocks behind.";
-    f.actions = HighOrderActions(in, 0);
+    f.actions = HighOrderActions(in, -1);
     f.actions.insert(f.actions.begin(),
                      "Find who falls back: fraglab diagnose --trace 30 (or fraglab trace --duration 30s) lists "
                      "fallbacks by requested and stolen migratetype; slabtop shows the growing caches.");
@@ -364,7 +370,7 @@ void AddTraceFindings(const DiagnoseInput& in, std::vector<Finding>& out) {
       "type unchanged with foreign pages inside: the pollute and steal events of Unmovable/Reclaimable requests "
       "from Movable blocks are what permanently removes 2 MiB blocks from compaction's reach.";
   if (pollute_movable > 0) {
-    f.actions = HighOrderActions(in, 0);
+    f.actions = HighOrderActions(in, -1);
   } else {
     f.actions = {"None: fallbacks did not put non-movable pages into Movable blocks during the trace."};
   }
@@ -403,7 +409,7 @@ void AddCompactionFinding(const DiagnoseInput& in, std::vector<Finding>& out) {
       "not get its block (it then reclaims or falls back). A high failure share means the pageblocks are "
       "pinned or non-movable (compaction can only migrate movable pages), or the free scanner finds too few "
       "free target pages.";
-  f.actions = HighOrderActions(in, 0);
+  f.actions = HighOrderActions(in, -1);
   f.actions.push_back("THP: make faults not stall: echo defer+madvise > /sys/kernel/mm/transparent_hugepage/defrag "
                       "(now '" + in.tunables.thp_defrag + "').");
   f.measure_after = {"compact_stall, compact_fail, compact_success increases over the same workload",
@@ -439,7 +445,7 @@ void AddThpFinding(const DiagnoseInput& in, std::vector<Finding>& out) {
                   "setting allows (enabled='" + in.tunables.thp_enabled + "', defrag='" + in.tunables.thp_defrag +
                   "'); memcg-charge fallbacks are excluded. The application then runs on 4 KiB pages with more "
                   "TLB misses, and khugepaged may collapse later.";
-  f.actions = HighOrderActions(in, 0);
+  f.actions = HighOrderActions(in, -1);
   f.actions.push_back("For latency-tolerant workloads that need THP: defrag=madvise with MADV_HUGEPAGE on the "
                       "hot ranges lets those faults compact directly.");
   f.measure_after = {"thp_fault_alloc and thp_fault_fallback increases over the same workload",

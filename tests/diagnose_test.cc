@@ -140,6 +140,8 @@ TEST(DiagnoseTest, CompactionFailuresAndThpFallbacks) {
   EXPECT_EQ(Ev(*c, "compact_migrate_scanned"), 4500000);
   EXPECT_THAT(c->title, HasSubstr("80%"));
   EXPECT_THAT(::testing::PrintToString(c->actions), HasSubstr("(now 'madvise')"));
+  // A machine-wide finding compacts every node.
+  EXPECT_THAT(c->actions[0], HasSubstr("echo 1 > /proc/sys/vm/compact_memory (all nodes)"));
 
   const Finding* t = Find(fs, "thp_fallback");
   ASSERT_NE(t, nullptr);
