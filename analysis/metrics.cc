@@ -15,44 +15,10 @@ T Load(const fl_record_header& rec) {
 }
 
 std::string ZoneName(const TraceHeader& header, int nid, int zone_idx) {
-  for (const auto& z : header.zones) {
-    if (z.nid == nid && z.zone_idx == zone_idx) return absl::StrCat(nid, ":", z.name);
-  }
-  static const char* kNames[] = {"DMA", "DMA32", "Normal", "Movable", "Device"};
-  if (zone_idx >= 0 && zone_idx < 5) return absl::StrCat(nid, ":", kNames[zone_idx]);
-  return absl::StrCat(nid, ":zone", zone_idx);
+  return ZoneLabelByIndex(header, nid, zone_idx);
 }
 
 }  // namespace
-
-std::string MigratetypeName(const TraceHeader& header, int mt) {
-  if (mt >= 0 && static_cast<size_t>(mt) < header.migratetype_names.size()) {
-    return header.migratetype_names[mt];
-  }
-  if (mt == FL_MT_UNKNOWN) return "Unknown";
-  return absl::StrCat("mt", mt);
-}
-
-const char* ExtfragClassLabel(int cls) {
-  switch (cls) {
-    case FL_EXTFRAG_CLAIM:
-      return "claim";
-    case FL_EXTFRAG_STEAL:
-      return "steal";
-    case FL_EXTFRAG_POLLUTE:
-      return "pollute";
-  }
-  return "unknown";
-}
-
-const char* CompactResultName(int result) {
-  // Numbering of enum compact_result, reference section 3.
-  static const char* kNames[] = {"not_suitable_zone", "skipped",  "deferred",
-                                 "no_suitable_page",  "continue", "complete",
-                                 "partial_skipped",   "contended", "success"};
-  if (result >= 0 && result < 9) return kNames[result];
-  return "unknown";
-}
 
 MetricsBuilder::MetricsBuilder(TraceHeader header) {
   metrics_.header = std::move(header);

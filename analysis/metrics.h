@@ -21,6 +21,7 @@
 #include "bpf/fraglab_events.h"
 #include "common/event_sink.h"
 #include "common/trace_file.h"
+#include "common/trace_records.h"
 #include "nlohmann/json.hpp"
 
 namespace fraglab::analysis {
@@ -114,16 +115,17 @@ class MetricsBuilder final : public EventSink {
 // Reads a whole trace file through MetricsBuilder (streaming).
 absl::StatusOr<TraceMetrics> ComputeTraceMetrics(const std::string& path);
 
-// Names a migratetype number using the trace header ("Unmovable", ...).
-std::string MigratetypeName(const TraceHeader& header, int mt);
-const char* ExtfragClassLabel(int cls);  // "claim", "steal", "pollute"
-const char* CompactResultName(int result);  // "success", "skipped", ...
+// Names come from common/trace_records.h so that metrics, exports and
+// summaries spell migratetypes, classes and results the same way.
+using ::fraglab::CompactResultName;
+using ::fraglab::MigratetypeName;
+inline const char* ExtfragClassLabel(int cls) { return ExtfragClassName(static_cast<uint32_t>(cls)); }
 
 // Flat metric names -> values, for compare/validate. Names look like
 //   "<phase label>/free_blocks/<zone>/order<k>", "<phase>/pageblocks/<zone>/<Type>",
 //   "<phase>/fallbacks/<class>/<From>-><To>", "<phase>/fallbacks/total",
 //   "<phase>/probe/<kind>/order<k>/obtained_fraction", "<phase>/compaction/...".
-// Zone names are "<nid>:<name>" using the header's zone list.
+// Zone names are "node<nid>_<name>" (ZoneLabelByIndex in common/trace_records.h).
 std::map<std::string, double> FlattenMetrics(const TraceMetrics& m);
 
 // JSON form (the "summary file" `compare` accepts besides traces).

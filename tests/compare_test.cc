@@ -15,9 +15,9 @@ TEST(CompareTest, Directions) {
             MetricDirection::kHigherIsWorse);
   EXPECT_EQ(DirectionOf("2:probe/probe/hugetlb/order9/obtained_fraction"),
             MetricDirection::kLowerIsWorse);
-  EXPECT_EQ(DirectionOf("1:x/free_blocks/0:Normal/order9"), MetricDirection::kLowerIsWorse);
-  EXPECT_EQ(DirectionOf("1:x/free_blocks/0:Normal/order3"), MetricDirection::kNeutral);
-  EXPECT_EQ(DirectionOf("1:x/pageblocks/0:Normal/Movable"), MetricDirection::kNeutral);
+  EXPECT_EQ(DirectionOf("1:x/free_blocks/node0_Normal/order9"), MetricDirection::kLowerIsWorse);
+  EXPECT_EQ(DirectionOf("1:x/free_blocks/node0_Normal/order3"), MetricDirection::kNeutral);
+  EXPECT_EQ(DirectionOf("1:x/pageblocks/node0_Normal/Movable"), MetricDirection::kNeutral);
   EXPECT_EQ(DirectionOf("trace/drops"), MetricDirection::kHigherIsWorse);
 }
 
@@ -29,9 +29,9 @@ TEST(CompareTest, FlagsSignificantRegressionOnly) {
   const double pb[] = {0.9, 0.89, 0.91, 0.9, 0.9};
   for (int i = 0; i < 5; ++i) {
     a.push_back({{"p/fallbacks/total", fa[i]}, {"p/probe/hugetlb/order9/obtained_fraction", pa[i]},
-                 {"p/pageblocks/0:Normal/Movable", 500.0 + i}});
+                 {"p/pageblocks/node0_Normal/Movable", 500.0 + i}});
     b.push_back({{"p/fallbacks/total", fb[i]}, {"p/probe/hugetlb/order9/obtained_fraction", pb[i]},
-                 {"p/pageblocks/0:Normal/Movable", 900.0 + i}});
+                 {"p/pageblocks/node0_Normal/Movable", 900.0 + i}});
   }
   CompareResult r = CompareRuns(a, b, CompareOptions{});
   ASSERT_EQ(r.metrics.size(), 3u);
@@ -41,7 +41,7 @@ TEST(CompareTest, FlagsSignificantRegressionOnly) {
       EXPECT_TRUE(m.significant);
       EXPECT_TRUE(m.regression);
       EXPECT_NEAR(m.change_pct, 30.2, 0.1);
-    } else if (m.name == "p/pageblocks/0:Normal/Movable") {
+    } else if (m.name == "p/pageblocks/node0_Normal/Movable") {
       EXPECT_TRUE(m.significant);  // changed, but neutral: not a regression
       EXPECT_FALSE(m.regression);
     } else {

@@ -95,9 +95,9 @@ TEST(MetricsTest, SplitsByPhaseAndCounts) {
   EXPECT_EQ(flat["0:fill/fallbacks/pollute/Unmovable->Movable"], 2);
   EXPECT_EQ(flat["0:fill/fallbacks/claim"], 1);
   EXPECT_EQ(flat["0:fill/fallbacks/total"], 3);
-  EXPECT_EQ(flat["0:fill/free_blocks/0:Normal/order9"], 40);
-  EXPECT_EQ(flat["0:fill/free_pageblocks_order9plus/0:Normal"], 42);  // 40 + 1 order-10 = 2 blocks
-  EXPECT_EQ(flat["start/pageblocks/0:Normal/Unmovable"], 10);
+  EXPECT_EQ(flat["0:fill/free_blocks/node0_Normal/order9"], 40);
+  EXPECT_EQ(flat["0:fill/free_pageblocks_order9plus/node0_Normal"], 42);  // 40 + 1 order-10 = 2 blocks
+  EXPECT_EQ(flat["start/pageblocks/node0_Normal/Unmovable"], 10);
   EXPECT_DOUBLE_EQ(flat["1:probe/probe/hugetlb/order9/obtained_fraction"], 0.4);
 }
 
