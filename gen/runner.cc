@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -72,8 +73,12 @@ std::string MtName(const std::vector<std::string>& names, size_t i) {
 // Everything a run holds, released in reverse order of creation by the
 // destructors (regions before the filesystems their files live on).
 struct Holdings {
-  std::map<std::string, std::unique_ptr<AnonRegion>> anon;
-  std::map<std::string, uint64_t> anon_unit_pages;  // default release unit
+  // A tag may name several regions (a tagged anon phase inside a repeat).
+  struct TaggedRegion {
+    std::unique_ptr<AnonRegion> region;
+    uint64_t unit_pages = 1;  // default release unit: the region's page size
+  };
+  std::map<std::string, std::vector<TaggedRegion>> anon;
   std::vector<std::unique_ptr<AnonRegion>> anon_untagged;
   std::map<std::string, std::vector<std::unique_ptr<Pin>>> pins;
   std::map<std::string, std::vector<std::unique_ptr<SlabSet>>> slabs;
@@ -163,8 +168,7 @@ class PhaseRunner {
       if (op.tag.empty()) {
         h_.anon_untagged.push_back(std::move(region));
       } else {
-        h_.anon[op.tag] = std::move(region);
-        h_.anon_unit_pages[op.tag] = unit_pages;
+        h_.anon[op.tag].push_back({std::move(region), unit_pages});
       }
     }
     RETURN_IF_ERROR(r.status());
@@ -180,43 +184,11 @@ class PhaseRunner {
     return absl::OkStatus();
   }
 
-  absl::Status Do(const sc::Phase& phase, const sc::ReleaseOp& op, PhaseSummary& out) {
-    auto anon = h_.anon.find(op.region);
-    if (anon == h_.anon.end()) {
-      // Pins, slab and page cache are released whole.
-      bool found = false;
-      if (auto it = h_.pins.find(op.region); it != h_.pins.end()) {
-        found = true;
-        if (op.pattern != sc::ReleasePattern::kWhole) {
-          return sc::FieldError(s_, phase, "pattern",
-                                "the generator releases pin regions whole only (pattern = \"whole\")");
-        }
-        h_.pins.erase(it);
-      } else if (auto it2 = h_.slabs.find(op.region); it2 != h_.slabs.end()) {
-        found = true;
-        if (op.pattern != sc::ReleasePattern::kWhole) {
-          return sc::FieldError(s_, phase, "pattern",
-                                "the generator releases slab regions whole only (pattern = \"whole\")");
-        }
-        h_.slabs.erase(it2);
-      } else if (auto it3 = h_.pagecache.find(op.region); it3 != h_.pagecache.end()) {
-        found = true;
-        if (op.pattern != sc::ReleasePattern::kWhole) {
-          return sc::FieldError(s_, phase, "pattern",
-                                "the generator releases page cache regions whole only (pattern = \"whole\")");
-        }
-        h_.pagecache.erase(it3);
-      }
-      if (!found) {
-        return sc::FieldError(s_, phase, "region",
-                              absl::StrCat("no region tagged '", op.region, "' is held now"));
-      }
-      out.detail = absl::StrCat("released region '", op.region, "' whole");
-      return absl::OkStatus();
-    }
-    AnonRegion& region = *anon->second;
+  // The release pattern of `op` with `unit_pages` as the unit when the op
+  // gives none; `salt` varies the random choice between regions of a tag.
+  absl::StatusOr<ReleaseParams> MakeReleaseParams(const sc::Phase& phase, const sc::ReleaseOp& op,
+                                                  uint64_t unit_pages, uint64_t salt) {
     ReleaseParams p;
-    uint64_t unit_pages = h_.anon_unit_pages[op.region];
     if (op.unit.has_value()) {
       ASSIGN_OR_RETURN(uint64_t ub, Bytes(phase, *op.unit, "unit"));
       if (ub < kPageBytes || ub % kPageBytes != 0) {
@@ -235,7 +207,7 @@ class PhaseRunner {
       case sc::ReleasePattern::kRandom:
         p.pattern = ReleasePattern::kRandomFraction;
         p.fraction = op.fraction;
-        p.seed = s_.seed * 1000003 + phase.pos.line;
+        p.seed = s_.seed * 1000003 + static_cast<uint64_t>(phase.pos.line) * 7919 + salt;
         break;
       case sc::ReleasePattern::kStride: {
         p.pattern = ReleasePattern::kStride;
@@ -252,15 +224,84 @@ class PhaseRunner {
       case sc::ReleaseMethod::kMunmap:
       case sc::ReleaseMethod::kFree: p.unmap = true; break;
       case sc::ReleaseMethod::kPageout:
-        return sc::FieldError(s_, phase, "method",
-                              "pageout is not performed by the generator (no swap on which to page out)");
+        return absl::FailedPreconditionError(
+            sc::DescribeField(s_, phase, "method") +
+            ": pageout is not performed by the generator (this machine has no swap to page out to)");
     }
-    ASSIGN_OR_RETURN(ReleaseResult r, Release(region, p, *ctx_.stop));
-    out.detail = absl::StrCat("release ", sc::ReleasePatternName(op.pattern), " of '", op.region,
-                              "' (unit ", unit_pages, " pages, ", sc::ReleaseMethodName(op.method),
-                              "): ", r.pages_released, " populated pages freed of ", r.pages_selected,
-                              " selected, in ", r.ranges, " ranges");
-    if (region.mapped_pages() == 0) h_.anon.erase(anon);
+    return p;
+  }
+
+  absl::Status Do(const sc::Phase& phase, const sc::ReleaseOp& op, PhaseSummary& out) {
+    if (auto anon = h_.anon.find(op.region); anon != h_.anon.end()) {
+      ReleaseResult total;
+      uint64_t unit_pages = 0;
+      for (size_t i = 0; i < anon->second.size(); ++i) {
+        auto& tr = anon->second[i];
+        ASSIGN_OR_RETURN(ReleaseParams p, MakeReleaseParams(phase, op, tr.unit_pages, i));
+        unit_pages = p.unit_pages;
+        ASSIGN_OR_RETURN(ReleaseResult r, Release(*tr.region, p, *ctx_.stop));
+        total.pages_released += r.pages_released;
+        total.pages_selected += r.pages_selected;
+        total.ranges += r.ranges;
+      }
+      out.detail = absl::StrCat("release ", sc::ReleasePatternName(op.pattern), " of '", op.region,
+                                "' (", anon->second.size(), " region(s), unit ", unit_pages, " pages, ",
+                                sc::ReleaseMethodName(op.method), "): ", total.pages_released,
+                                " populated pages freed of ", total.pages_selected, " selected, in ",
+                                total.ranges, " ranges");
+      auto& v = anon->second;
+      v.erase(std::remove_if(v.begin(), v.end(),
+                             [](const Holdings::TaggedRegion& t) { return t.region->mapped_pages() == 0; }),
+              v.end());
+      if (v.empty()) h_.anon.erase(anon);
+      return absl::OkStatus();
+    }
+    if (auto it = h_.slabs.find(op.region); it != h_.slabs.end()) {
+      if (op.pattern == sc::ReleasePattern::kWhole) {
+        h_.slabs.erase(it);
+        out.detail = absl::StrCat("released slab region '", op.region, "' whole");
+        return absl::OkStatus();
+      }
+      uint64_t freed = 0;
+      for (size_t i = 0; i < it->second.size(); ++i) {
+        ASSIGN_OR_RETURN(ReleaseParams p, MakeReleaseParams(phase, op, 1, i));
+        auto n = it->second[i]->ReleasePart(p);
+        if (!n.ok()) {
+          if (n.status().code() == absl::StatusCode::kFailedPrecondition) {
+            return absl::FailedPreconditionError(
+                absl::StrCat(sc::DescribeField(s_, phase, "pattern"), ": ", n.status().message()));
+          }
+          return n.status();
+        }
+        freed += *n;
+      }
+      out.detail = absl::StrCat("release ", sc::ReleasePatternName(op.pattern), " of slab '", op.region,
+                                "': ", freed, " objects freed");
+      return absl::OkStatus();
+    }
+    bool found = false;
+    if (auto it = h_.pins.find(op.region); it != h_.pins.end()) {
+      found = true;
+      if (op.pattern != sc::ReleasePattern::kWhole) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            sc::DescribeField(s_, phase, "pattern"),
+            ": the generator releases pin regions whole only (pattern = \"whole\")"));
+      }
+      h_.pins.erase(it);
+    } else if (auto it3 = h_.pagecache.find(op.region); it3 != h_.pagecache.end()) {
+      found = true;
+      if (op.pattern != sc::ReleasePattern::kWhole) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            sc::DescribeField(s_, phase, "pattern"),
+            ": the generator releases page cache regions whole only (pattern = \"whole\")"));
+      }
+      h_.pagecache.erase(it3);
+    }
+    if (!found) {
+      return sc::FieldError(s_, phase, "region",
+                            absl::StrCat("no region tagged '", op.region, "' is held now"));
+    }
+    out.detail = absl::StrCat("released region '", op.region, "' whole");
     return absl::OkStatus();
   }
 
@@ -352,9 +393,18 @@ class PhaseRunner {
       return sc::FieldError(s_, phase, "region",
                             absl::StrCat("no anonymous region tagged '", op.region, "' is held now"));
     }
-    ASSIGN_OR_RETURN(ThpResult r, op.action == sc::ThpAction::kCollapse
-                                      ? Collapse(*it->second, *ctx_.stop)
-                                      : MadviseHugepage(*it->second));
+    ThpResult r;
+    for (auto& tr : it->second) {
+      ASSIGN_OR_RETURN(ThpResult one, op.action == sc::ThpAction::kCollapse
+                                          ? Collapse(*tr.region, *ctx_.stop)
+                                          : MadviseHugepage(*tr.region));
+      r.huge_before += one.huge_before;
+      r.huge_after += one.huge_after;
+      r.collapse_alloc += one.collapse_alloc;
+      r.collapse_alloc_failed += one.collapse_alloc_failed;
+      r.duration_ns += one.duration_ns;
+      for (auto& n : one.notes) r.notes.push_back(std::move(n));
+    }
     out.detail = absl::StrCat("thp ", sc::ThpActionName(op.action), " on '", op.region, "': huge pages ",
                               r.huge_before, " -> ", r.huge_after, " (collapse_alloc +",
                               r.collapse_alloc, ", failed +", r.collapse_alloc_failed, ") in ",

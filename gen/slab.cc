@@ -57,6 +57,11 @@ class DirSlab final : public SlabSet {
  public:
   DirSlab(MemoryLedger* ledger, uint64_t reserved, std::string dir)
       : ledger_(ledger), reserved_(reserved), dir_(std::move(dir)) {}
+  absl::StatusOr<uint64_t> ReleasePart(const ReleaseParams&) override {
+    return absl::FailedPreconditionError(
+        "negative dentries cannot be freed one by one from userspace; release them whole "
+        "or use drop_caches");
+  }
   ~DirSlab() override {
     ::rmdir(dir_.c_str());  // prunes the negative dentries below it
     ledger_->Release(reserved_);
@@ -79,6 +84,23 @@ class TmpfsSlab final : public SlabSet {
     ledger_->Release(reserved_);
   }
   void set_mounted() { mounted_ = true; }
+  void set_count(uint64_t n) { removed_.assign(n, false); }
+  absl::StatusOr<uint64_t> ReleasePart(const ReleaseParams& p) override {
+    ASSIGN_OR_RETURN(std::vector<UnitRange> ranges, ReleaseRanges(removed_.size(), p));
+    uint64_t freed = 0;
+    for (const UnitRange& u : ranges) {
+      for (uint64_t i = u.first; i < u.first + u.count; ++i) {
+        if (removed_[i]) continue;
+        const std::string name = absl::StrCat(mp_, "/f", i);
+        if (::unlink(name.c_str()) != 0 && errno != ENOENT) {
+          return ErrnoStatus(errno, absl::StrCat("slab inode release: unlink ", name));
+        }
+        removed_[i] = true;
+        ++freed;
+      }
+    }
+    return freed;
+  }
   SlabResult& mutable_result() { return result_; }
 
  private:
@@ -86,6 +108,7 @@ class TmpfsSlab final : public SlabSet {
   uint64_t reserved_;
   std::string mp_;
   bool mounted_ = false;
+  std::vector<bool> removed_;
 };
 
 }  // namespace
@@ -145,6 +168,7 @@ absl::StatusOr<std::unique_ptr<SlabSet>> MakeInodes(uint64_t count, OpContext& c
     return ErrnoStatus(err, absl::StrCat("slab inode: mount tmpfs at ", mp));
   }
   set->set_mounted();
+  set->set_count(count);
   SlabResult& r = set->mutable_result();
   r.kind = SlabObject::kInode;
   r.requested = count;

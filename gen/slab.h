@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "gen/context.h"
+#include "gen/release.h"
 
 namespace fraglab::gen {
 
@@ -31,6 +32,11 @@ class SlabSet {
  public:
   virtual ~SlabSet() = default;
   const SlabResult& result() const { return result_; }
+  // Frees the objects the pattern picks (units = objects, in creation order;
+  // p.unit_pages is ignored) and returns how many were freed. Inodes: the
+  // picked files are unlinked. Negative dentries cannot be freed one by one
+  // from userspace: FailedPrecondition (use drop_caches, or release whole).
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> ReleasePart(const ReleaseParams& p) = 0;
 
  protected:
   SlabResult result_;

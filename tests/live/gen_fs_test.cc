@@ -84,6 +84,24 @@ TEST_F(GenFsTest, InodesOnATmpfsThatIsUnmountedOnRelease) {
   EXPECT_FALSE(Mounted(dir_ + "/inodes-0"));
 }
 
+TEST_F(GenFsTest, InodesReleasedInAPatternDentriesRefused) {
+  NeedRoot();
+  auto set = MakeInodes(2000, ctx_);
+  ASSERT_TRUE(set.ok()) << set.status();
+  ReleaseParams p;
+  p.pattern = ReleasePattern::kEveryNth;
+  p.n = 2;
+  auto freed = (*set)->ReleasePart(p);
+  ASSERT_TRUE(freed.ok()) << freed.status();
+  EXPECT_EQ(*freed, 1000u);
+  auto again = (*set)->ReleasePart(p);  // already gone: nothing more
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u);
+  auto neg = MakeNegativeDentries(100, ctx_);
+  ASSERT_TRUE(neg.ok());
+  EXPECT_EQ((*neg)->ReleasePart(p).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(GenFsTest, PagecacheChurnOnADirectory) {
   PagecacheParams p;
   p.bytes = 64 * kMiB;
