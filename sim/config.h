@@ -66,6 +66,10 @@ struct MachineConfig {
   int64_t watermark_boost_factor = 15000;
   int64_t percpu_pagelist_high_fraction = 0;
 
+  // Run CheckInvariants() after every public operation and abort on a
+  // violation (O(pages) per operation: for tests and debugging only).
+  bool check_invariants_every_op = false;
+
   // Returns OK or InvalidArgument naming the first bad field.
   [[nodiscard]] absl::Status Validate() const;
 

@@ -1295,6 +1295,7 @@ void PageAllocator::DrainPcp(Zone& z, Pcp& p, int cpu) {
 void PageAllocator::DrainAllPcp() {
   for (Zone& z : zones_)
     for (int c = 0; c < config_.cpus; ++c) DrainPcp(z, z.pcp[c], c);
+  MaybeCheck("DrainAllPcp");
 }
 
 void PageAllocator::DrainCpuPcp(int cpu) {
@@ -1552,7 +1553,21 @@ uint64_t PageAllocator::AllocateWithFlags(const AllocRequest& req, uint32_t allo
   MigrateType t = grouping_disabled_ ? kUnmovable : GfpMigratetype(req.gfp);
   int zone = -1;
   uint32_t i = GetPageFromFreelist(req, t, GfpZone(req.gfp), alloc_flags, &zone);
-  return FinishAlloc(req, t, i);
+  uint64_t pfn = FinishAlloc(req, t, i);
+  MaybeCheck("AllocateWithFlags");
+  return pfn;
+}
+
+void PageAllocator::MaybeCheck(const char* what) const {
+#if !defined(NDEBUG) && defined(FRAGLAB_SIM_CHECK_EVERY_OP)
+  constexpr bool kForced = true;
+#else
+  constexpr bool kForced = false;
+#endif
+  if (!kForced && !config_.check_invariants_every_op) return;
+  absl::Status s = CheckInvariants();
+  FRAGLAB_CHECK_MSG(s.ok(), "after %s at time %llu: %s", what, static_cast<unsigned long long>(now_),
+                    std::string(s.message()).c_str());
 }
 
 uint64_t PageAllocator::Allocate(const AllocRequest& req) {
@@ -1589,7 +1604,9 @@ uint64_t PageAllocator::Allocate(const AllocRequest& req) {
       i = GetPageFromFreelist(req, t, highest, flags, &zone);
     }
   }
-  return FinishAlloc(req, t, i);
+  uint64_t pfn = FinishAlloc(req, t, i);
+  MaybeCheck("Allocate");
+  return pfn;
 }
 
 absl::Status PageAllocator::Free(uint64_t pfn, int order, int cpu) {
@@ -1632,6 +1649,7 @@ absl::Status PageAllocator::Free(uint64_t pfn, int order, int cpu) {
   } else {
     FreeToBuddy(z, i, order);
   }
+  MaybeCheck("Free");
   return absl::OkStatus();
 }
 

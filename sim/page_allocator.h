@@ -252,6 +252,9 @@ class PageAllocator {
   void WakeKswapd(int node, int order, int highest, bool from_boost);
   uint64_t FinishAlloc(const AllocRequest& req, MigrateType t, uint32_t i);
   bool ValidateRequest(const AllocRequest& req);
+  // With config_.check_invariants_every_op (or FRAGLAB_SIM_CHECK_EVERY_OP in
+  // a Debug build), aborts on the first broken invariant after `what`.
+  void MaybeCheck(const char* what) const;
 
   // Watermarks.
   void SetupWatermarks();

@@ -78,3 +78,26 @@ TEST(SimConfig, FromScenarioMachine) {
 
 }  // namespace
 }  // namespace fraglab::sim
+
+namespace fraglab::sim {
+namespace {
+
+// With check_invariants_every_op the allocator checks itself after each
+// operation (a broken invariant aborts, which a death test would show; here
+// a normal run must simply survive).
+TEST(SimConfig, CheckEveryOpRuns) {
+  MachineConfig c = SingleZoneMachine(4096, 0, 2);
+  c.check_invariants_every_op = true;
+  auto a = *PageAllocator::Create(c);
+  for (int i = 0; i < 50; ++i) {
+    uint64_t p = a->Allocate({i % 4, GfpForMigratetype(static_cast<MigrateType>(i % 3)), 0, i % 2, OwnerKind::kAnon});
+    ASSERT_NE(p, kNoPfn);
+    if (i % 3 == 0) {
+      ASSERT_TRUE(a->Free(p, i % 4, (i + 1) % 2).ok());
+    }
+  }
+  a->DrainAllPcp();
+}
+
+}  // namespace
+}  // namespace fraglab::sim
