@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -142,8 +143,17 @@ int RunSim(const SimOptions& opt) {
     std::printf("scenario %s (seed %llu, era %s, %zu phases)\n", s->name.c_str(),
                 static_cast<unsigned long long>((*simulator)->seed()), header.kernel_era.c_str(),
                 (*simulator)->phases().size());
+    const std::vector<scenario::ExpandedPhase>& phases = (*simulator)->phases();
     for (const analysis::PhaseMetrics& p : m.phases) {
-      if (p.index < 0 && p.records == 0) continue;
+      if (p.index < 0) continue;  // the simulator emits nothing before its first phase
+      const bool is_expect = static_cast<size_t>(p.index) < phases.size() &&
+                             std::holds_alternative<scenario::ExpectOp>(phases[p.index].phase->op);
+      if (is_expect) {
+        // An expectation changes nothing; the state is the previous phase's.
+        const bool failed = !run.ok() && static_cast<size_t>(p.index) + 1 == (*simulator)->next_phase();
+        std::printf("phase %s: %s\n", p.label.c_str(), failed ? "FAILED" : "ok");
+        continue;
+      }
       PrintPhase(header, p);
     }
     std::printf("%llu expectation(s) passed\n",
