@@ -385,6 +385,8 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::OpenAppend(
     if (err == ENOENT) return Open(path, header_if_new, options);
     return ErrnoStatus(err, absl::StrCat("trace ", path, ": stat"));
   }
+  // An empty regular file (e.g. made by mktemp for us) holds no trace yet.
+  if (S_ISREG(st.st_mode) && st.st_size == 0) return Open(path, header_if_new, options);
   // Validate the whole existing file (checksums included): appending to a
   // corrupt trace would bury the damage in the middle of a longer file.
   ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(path));

@@ -81,8 +81,8 @@ class TraceWriter final : public EventSink {
   static absl::StatusOr<std::unique_ptr<TraceWriter>> Open(
       const std::string& path, const TraceHeader& header,
       const TraceWriterOptions& options = {});
-  // Opens `path` for appending records: if it does not exist it is created
-  // with `header_if_new`; if it exists it must be a valid trace (its own
+  // Opens `path` for appending records: if it does not exist (or is an empty
+  // file) it is created with `header_if_new`; if it exists it must be a valid trace (its own
   // header is kept, a torn tail after the last complete chunk is cut off and
   // reported in `*note` when non-null) and new chunks follow the last one.
   static absl::StatusOr<std::unique_ptr<TraceWriter>> OpenAppend(

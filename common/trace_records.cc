@@ -1,6 +1,7 @@
 #include "common/trace_records.h"
 
 #include <array>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -196,9 +197,9 @@ absl::Status ValidateRecord(const fl_record_header& rec, size_t available_bytes,
       break;
     }
     case FL_EV_AGGREGATE: {
-      const auto* a = reinterpret_cast<const fl_aggregate*>(&rec);
       uint32_t nr_zones;
-      std::memcpy(&nr_zones, &a->nr_zones, sizeof(nr_zones));
+      std::memcpy(&nr_zones, reinterpret_cast<const uint8_t*>(&rec) + offsetof(fl_aggregate, nr_zones),
+                  sizeof(nr_zones));
       if (nr_zones > FL_MAX_ZONES) {
         return absl::InvalidArgumentError(absl::StrCat("aggregate record: nr_zones ", nr_zones,
                                                        " exceeds ", FL_MAX_ZONES));
@@ -206,9 +207,10 @@ absl::Status ValidateRecord(const fl_record_header& rec, size_t available_bytes,
       break;
     }
     case FL_EV_SNAPSHOT_ZONE: {
-      const auto* s = reinterpret_cast<const fl_snapshot_zone*>(&rec);
       uint32_t nr_mt;
-      std::memcpy(&nr_mt, &s->nr_migratetypes, sizeof(nr_mt));
+      std::memcpy(&nr_mt,
+                  reinterpret_cast<const uint8_t*>(&rec) + offsetof(fl_snapshot_zone, nr_migratetypes),
+                  sizeof(nr_mt));
       if (nr_mt > FL_MAX_MIGRATETYPES) {
         return absl::InvalidArgumentError(absl::StrCat("snapshot_zone record: nr_migratetypes ",
                                                        nr_mt, " exceeds ", FL_MAX_MIGRATETYPES));

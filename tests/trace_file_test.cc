@@ -536,6 +536,12 @@ TEST_F(TraceFileTest, OpenAppendCreatesWhenMissing) {
   const ReadResult res = ReadAll(path);
   EXPECT_EQ(res.records, 10u);
   EXPECT_TRUE(res.closed);
+
+  WriteFileBytes(Path("zero"), "");  // an empty file counts as missing
+  auto z = TraceWriter::OpenAppend(Path("zero"), SampleHeader());
+  ASSERT_TRUE(z.ok()) << z.status();
+  ASSERT_TRUE((*z)->Close().ok());
+  EXPECT_TRUE(ReadAll(Path("zero")).closed);
 }
 
 TEST_F(TraceFileTest, OpenAppendContinuesAClosedTraceAndKeepsItsHeader) {
