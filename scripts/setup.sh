@@ -12,6 +12,7 @@ PACKAGES=(
   libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox                      # plots for reports
+  e2fsprogs xfsprogs               # fraglab run: page cache on ext4/xfs loop filesystems (mkfs)
 )
 
 missing=()
