@@ -506,13 +506,35 @@ TEST(ScenarioPrinterTest, RandomValidScenariosRoundTrip) {
 }
 
 TEST(ScenarioPrinterTest, PrintedFormKeepsSimulatorOnlyPhases) {
-  absl::StatusOr<Scenario> s = ParseScenarioFile(
-      absl::StrCat(FRAGLAB_SOURCE_DIR, "/scenarios/teaching/claim.toml"));
+  absl::StatusOr<Scenario> s = ParseScenarioString(R"(
+name = "raw"
+[machine]
+cpus = 1
+pcp = false
+zones = [{ name = "Normal", size = "16MiB" }]
+[[phases]]
+op = "alloc"
+count = 8
+order = 9
+migratetype = "movable"
+tag = "blocks"
+[[phases]]
+op = "alloc"
+gfp = 3264
+[[phases]]
+op = "free"
+tag = "blocks"
+pattern = "every-nth"
+n = 2
+)",
+                                                   "raw.toml");
   ASSERT_TRUE(s.ok()) << s.status();
   const std::string printed = PrintScenario(*s);
   EXPECT_THAT(printed, HasSubstr("op = \"alloc\"\ncount = 8\norder = 9\nmigratetype = \"movable\""));
   EXPECT_THAT(printed, HasSubstr("[[machine.zones]]\nname = \"Normal\"\nstart_pfn = 0\nend_pfn = 4096"));
-  EXPECT_THAT(printed, HasSubstr("gfp = \"GFP_KERNEL\""));
+  EXPECT_THAT(printed, HasSubstr("gfp = \"0xcc0\""));
+  EXPECT_THAT(printed, HasSubstr("op = \"free\"\ntag = \"blocks\"\npattern = \"every-nth\"\nn = 2\n"));
+  ExpectRoundTrip(*s, "raw");
 }
 
 }  // namespace
