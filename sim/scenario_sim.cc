@@ -88,7 +88,7 @@ absl::StatusOr<uint64_t> RequestGfp(const sc::AllocOp& op) {
 }  // namespace
 
 absl::Status ScenarioSimulator::Tee::Emit(const fl_record_header& rec) {
-  if (rec.kind == FL_EV_EXTFRAG && rec.size >= sizeof(fl_extfrag)) {
+  if (keep_extfrag && rec.kind == FL_EV_EXTFRAG && rec.size >= sizeof(fl_extfrag)) {
     fl_extfrag e;
     std::memcpy(&e, &rec, sizeof(e));
     extfrag.push_back(e);
@@ -104,6 +104,11 @@ ScenarioSimulator::ScenarioSimulator(const sc::Scenario& s, const Options& optio
       rng_(seed_),
       phases_(sc::Expand(s)) {
   tee_.next = options.sink;
+  // Keep fallback events only when some expectation will look at them.
+  for (const sc::ExpandedPhase& e : phases_) {
+    const auto* x = std::get_if<sc::ExpectOp>(&e.phase->op);
+    if (x != nullptr && std::holds_alternative<sc::ExpectFallback>(x->check)) tee_.keep_extfrag = true;
+  }
 }
 
 absl::StatusOr<std::unique_ptr<ScenarioSimulator>> ScenarioSimulator::Create(const sc::Scenario& s,
@@ -167,7 +172,8 @@ absl::Status ScenarioSimulator::RunPhase(const sc::ExpandedPhase& e) {
   const bool is_expect = std::holds_alternative<sc::ExpectOp>(op);
   // Consecutive expect phases check one moment: they share the window of
   // fallback events that ends with them.
-  if (!is_expect && previous_was_expect_) fallback_window_start_ = tee_.extfrag.size();
+  // Events before the window are never looked at again: drop them.
+  if (!is_expect && previous_was_expect_) tee_.extfrag.clear();
   previous_was_expect_ = is_expect;
   switch (sc::KindOf(op)) {
     case sc::OpKind::kAlloc: return DoAlloc(e, std::get<sc::AllocOp>(op));
@@ -384,8 +390,8 @@ absl::Status ScenarioSimulator::DoExpect(const sc::ExpandedPhase& e, const sc::E
     return true;
   };
   uint64_t matched = 0;
-  const size_t window = tee_.extfrag.size() - fallback_window_start_;
-  for (size_t i = fallback_window_start_; i < tee_.extfrag.size(); ++i) matched += matches(tee_.extfrag[i]) ? 1 : 0;
+  const size_t window = tee_.extfrag.size();
+  for (const fl_extfrag& x : tee_.extfrag) matched += matches(x) ? 1 : 0;
   if (BoundHolds(c.bound, matched)) {
     ++expectations_passed_;
     return absl::OkStatus();
@@ -400,8 +406,7 @@ absl::Status ScenarioSimulator::DoExpect(const sc::ExpandedPhase& e, const sc::E
   if (c.change_ownership) want.push_back(absl::StrCat("change_ownership ", *c.change_ownership ? 1 : 0));
   if (c.fallback_class) want.push_back(absl::StrCat("class ", sc::FallbackClassName(*c.fallback_class)));
   std::vector<std::string> seen;
-  for (size_t i = fallback_window_start_; i < tee_.extfrag.size(); ++i) {
-    const fl_extfrag& x = tee_.extfrag[i];
+  for (const fl_extfrag& x : tee_.extfrag) {
     if (seen.size() == 12) {
       seen.push_back(absl::StrCat("... (", window - 12, " more)"));
       break;

@@ -109,10 +109,12 @@ class ScenarioSimulator {
   uint64_t expectations_passed() const { return expectations_passed_; }
 
  private:
-  // Forwards records to the user's sink and keeps extfrag events.
+  // Forwards records to the user's sink and keeps the extfrag events of the
+  // current expect window (only when the scenario has fallback checks).
   class Tee final : public EventSink {
    public:
     EventSink* next = nullptr;
+    bool keep_extfrag = false;
     std::vector<fl_extfrag> extfrag;
     [[nodiscard]] absl::Status Emit(const fl_record_header& rec) override;
   };
@@ -144,8 +146,6 @@ class ScenarioSimulator {
   uint64_t last_alloc_failures_ = 0;
   uint64_t last_alloc_requests_ = 0;
   std::string last_alloc_phase_;
-  // Extfrag events before this index belong to earlier expect windows.
-  size_t fallback_window_start_ = 0;
   bool previous_was_expect_ = false;
   uint64_t expectations_passed_ = 0;
 };
