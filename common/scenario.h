@@ -400,9 +400,10 @@ struct ExpectLastAlloc {
   bool failed = false;
   friend bool operator==(const ExpectLastAlloc&, const ExpectLastAlloc&) = default;
 };
-// expect check = "fallback": fallback (extfrag) events since the previous
-// expect phase (or the start) matching every given field. Without a bound:
-// at least one.
+// expect check = "fallback": fallback (extfrag) events matching every given
+// field, counted since the end of the previous run of consecutive expect
+// phases (or the start): consecutive expects check one moment and share one
+// window. Without a bound: at least one.
 struct ExpectFallback {
   std::optional<int> alloc_order;
   std::optional<int> fallback_order;
