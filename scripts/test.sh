@@ -28,6 +28,16 @@ cmake --build build/test -j "$JOBS"
 step "test: all (unit + live)"
 (cd build/test && ctest --output-on-failure -j "$JOBS" --timeout 600)
 
+step "install: cmake --install into a temporary prefix"
+prefix=$(mktemp -d)
+cmake --install build/test --prefix "$prefix" >/dev/null
+for f in bin/fraglab share/fraglab/scenarios/quick.toml share/doc/fraglab/README.md \
+         share/doc/fraglab/scenario-format.md; do
+  [ -e "$prefix/$f" ] || { echo "install: $f missing under $prefix" >&2; exit 1; }
+done
+"$prefix/bin/fraglab" --version
+rm -rf "$prefix"
+
 if [ "${FRAGLAB_SKIP_ASAN:-0}" != 1 ]; then
   step "build: build/asan (ASan+UBSan, unit tests)"
   rm -rf build/asan
