@@ -4,6 +4,7 @@
 // pagetypeinfo between two identical buddyinfo reads, so the files describe
 // one buddy state and the kernel's own index text is the oracle for ours.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,18 +25,21 @@ namespace {
 struct Capture {
   const char* dir;                  // under tests/fixtures/proc/
   const char* release;              // uname -r of the guest
-  bool cma;                         // CONFIG_CMA=y (a CMA column in pagetypeinfo)
+  bool cma;                         // CONFIG_CMA=y (a CMA column) and a cma=64M area
   std::vector<std::pair<int, std::string>> zones;  // populated zones, buddyinfo order
 };
 
 // What each capture must contain; see tests/fixtures/proc/README.md. Debian's
-// amd64 kernels are built without CONFIG_CMA, so there is no -cma capture.
+// amd64 kernels are built without CONFIG_CMA, so the CMA captures are of its
+// arm64 kernels (qemu virt), where all 2 GiB of RAM lie in ZONE_DMA.
 const std::vector<Capture>& Captures() {
   static const auto* captures = new std::vector<Capture>{
       {"6.1-qemu", "6.1.0-56-amd64", false, {{0, "DMA"}, {0, "DMA32"}}},
       {"6.1-qemu-numa", "6.1.0-56-amd64", false, {{0, "DMA"}, {0, "DMA32"}, {1, "DMA32"}}},
       {"6.12-qemu", "6.12.117+deb12-amd64", false, {{0, "DMA"}, {0, "DMA32"}}},
       {"6.12-qemu-numa", "6.12.117+deb12-amd64", false, {{0, "DMA"}, {0, "DMA32"}, {1, "DMA32"}}},
+      {"6.1-arm64-qemu-cma", "6.1.0-56-arm64", true, {{0, "DMA"}}},
+      {"6.12-arm64-qemu-cma", "6.12.117+deb12-arm64", true, {{0, "DMA"}}},
   };
   return *captures;
 }
@@ -58,7 +62,7 @@ TEST_P(ProcCapturesTest, SnapshotHasExpectedReleaseZonesAndNumbering) {
   for (size_t i = 0; i < c.zones.size(); ++i) {
     EXPECT_EQ(s->zones[i].nid, c.zones[i].first) << i;
     EXPECT_EQ(s->zones[i].name, c.zones[i].second) << i;
-    // Kernel zone index on x86-64: DMA 0, DMA32 1.
+    // Kernel zone index on x86-64 and arm64: DMA 0, DMA32 1.
     EXPECT_EQ(s->zones[i].zone_idx, c.zones[i].second == "DMA" ? 0 : 1) << c.zones[i].second;
   }
   std::vector<std::string> expected_types = {"Unmovable", "Movable", "Reclaimable", "HighAtomic"};
@@ -72,6 +76,9 @@ TEST_P(ProcCapturesTest, SnapshotHasExpectedReleaseZonesAndNumbering) {
   EXPECT_EQ(pti->TypeNumber("CMA"), c.cma ? 4 : -1);
   EXPECT_EQ(pti->pages_per_block, 512u);
   EXPECT_FALSE(pti->has_mixed_blocks);  // Debian kernels: page_owner not enabled at boot
+  if (c.cma) {
+    EXPECT_EQ(s->meminfo.Get("CmaTotal"), std::optional<uint64_t>(64u * 1024)) << "kB";
+  }
 }
 
 // pagetypeinfo_showblockcount walks the zone from start_pfn in steps of
@@ -95,8 +102,22 @@ TEST_P(ProcCapturesTest, PageblockCountsMatchZoneSpan) {
     const uint64_t implied = (zz->spanned + pti->pages_per_block - 1) / pti->pages_per_block;
     EXPECT_LE(total, implied + 1) << "node " << nid << " " << name << " spanned " << zz->spanned;
     EXPECT_GE(total + 1, implied) << "node " << nid << " " << name << " spanned " << zz->spanned;
-    // Nothing isolated at rest, and without CMA no CMA blocks exist.
+    // Nothing isolated at rest.
     EXPECT_EQ(pz->blocks[pti->TypeNumber("Isolate")], 0u) << name;
+    if (c.cma) {
+      // The 64 MiB area is whole pageblocks of type CMA, as zoneinfo's "cma"
+      // (pages) says; CMA free pages are counted by nr_free_cma.
+      ASSERT_TRUE(zz->cma.has_value()) << name;
+      EXPECT_EQ(*zz->cma, 64u * 1024 * 1024 / 4096) << name;
+      EXPECT_EQ(pz->blocks[pti->TypeNumber("CMA")] * pti->pages_per_block, *zz->cma) << name;
+      uint64_t cma_free = 0;
+      const auto& cma_lists = pz->free[pti->TypeNumber("CMA")];
+      for (size_t order = 0; order < cma_lists.size(); ++order) cma_free += cma_lists[order] << order;
+      EXPECT_EQ(zz->Stat("nr_free_cma"), std::optional<uint64_t>(cma_free)) << name;
+    } else {
+      // zoneinfo prints "cma" in every config; zone_cma_pages() is 0 without CMA.
+      EXPECT_EQ(zz->cma, std::optional<uint64_t>(0)) << name;
+    }
     // Most of a freshly booted zone is Movable.
     EXPECT_GT(pz->blocks[pti->TypeNumber("Movable")], total / 2) << name;
   }
@@ -194,6 +215,11 @@ TEST_P(ProcCapturesTest, ZoneinfoFreePagesCloseToBuddyPages) {
     EXPECT_LE(z.managed, z.present) << z.name;
     EXPECT_LE(z.present, z.spanned) << z.name;
     EXPECT_GT(z.managed, 0u) << z.name;
+    // NR_FREE_CMA_PAGES is a zone counter in every config (zero without CMA).
+    ASSERT_TRUE(z.nr_free_cma.has_value()) << z.name;
+    if (!c.cma) {
+      EXPECT_EQ(*z.nr_free_cma, 0u) << z.name;
+    }
   }
 }
 
