@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace fraglab::analysis {
@@ -219,7 +220,12 @@ std::map<std::string, double> FlattenMetrics(const TraceMetrics& m) {
   std::map<std::string, double> out;
   const TraceHeader& h = m.header;
   for (const PhaseMetrics& p : m.phases) {
-    const std::string ph = p.index < 0 ? std::string("start") : absl::StrCat(p.index, ":", p.label);
+    // Scenario labels already start with the phase index ("3:release");
+    // other producers' labels get it prefixed so names stay unique.
+    const std::string prefix = absl::StrCat(p.index, ":");
+    const std::string ph = p.index < 0                        ? std::string("start")
+                           : absl::StartsWith(p.label, prefix) ? p.label
+                                                               : prefix + p.label;
     for (const auto& [key, z] : p.zones) {
       const std::string zn = ZoneName(h, z.nid, z.zone_idx);
       uint64_t high_order = 0;

@@ -92,6 +92,12 @@ TEST(MetricsTest, SplitsByPhaseAndCounts) {
   ASSERT_EQ(m.phases[2].probes.size(), 1u);
 
   auto flat = FlattenMetrics(m);
+  // Labels that already carry the index are not prefixed twice.
+  MetricsBuilder b2(TestHeader());
+  ASSERT_TRUE(b2.Emit(Phase(3, true, "3:release", 1).hdr).ok());
+  auto flat2 = FlattenMetrics(b2.Finish());
+  EXPECT_EQ(flat2.count("3:release/fallbacks/total"), 1u);
+  EXPECT_EQ(flat2.count("3:3:release/fallbacks/total"), 0u);
   EXPECT_EQ(flat["0:fill/fallbacks/pollute/Unmovable->Movable"], 2);
   EXPECT_EQ(flat["0:fill/fallbacks/claim"], 1);
   EXPECT_EQ(flat["0:fill/fallbacks/total"], 3);
