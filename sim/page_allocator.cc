@@ -776,31 +776,41 @@ void PageAllocator::Emit(const fl_record_header& rec) {
   if (!s.ok() && sink_status_.ok()) sink_status_ = s;
 }
 
-bool PageAllocator::FallbackLegacy(Zone& z, int order, MigrateType t, uint32_t flags, int cpu) {
-  // __rmqueue_fallback + steal_suitable_fallback of <= 6.9 (§2.5 LEGACY).
-  int min_order = (order < kPageblockOrder && (flags & alloc::kNoFragment)) ? kPageblockOrder : order;
-  int o = -1, f = -1;
-  bool can = false;
+bool PageAllocator::FindOldFallbackCandidate(const Zone& z, int order, MigrateType t,
+                                             uint32_t flags, int* o, int* f, bool* can) const {
+  // Steps 1-2 of __rmqueue_fallback before 6.15, shared by LEGACY and HYGIENE
+  // (§2.5): the largest order with a fallback list wins, except that movable
+  // requests which cannot claim take the smallest fallback instead.
+  const int min_order =
+      (order < kPageblockOrder && (flags & alloc::kNoFragment)) ? kPageblockOrder : order;
   for (int c = kMaxOrder; c >= min_order; --c) {
-    f = FindFallback(z, c, t);
-    if (f < 0) continue;
-    can = CanClaim(c, t);
-    o = c;
-    if (!can && t == kMovable && c > order) {
-      // Movable requests that cannot claim take the smallest fallback.
-      o = -1;
-      for (int s = order; s < kNumOrders; ++s) {
-        f = FindFallback(z, s, t);
-        if (f >= 0) {
-          o = s;
-          can = CanClaim(s, t);
-          break;
-        }
+    int fc = FindFallback(z, c, t);
+    if (fc < 0) continue;
+    if (CanClaim(c, t) || t != kMovable || c <= order) {
+      *o = c;
+      *f = fc;
+      *can = CanClaim(c, t);
+      return true;
+    }
+    for (int s = order; s < kNumOrders; ++s) {
+      fc = FindFallback(z, s, t);
+      if (fc >= 0) {
+        *o = s;
+        *f = fc;
+        *can = CanClaim(s, t);
+        return true;
       }
     }
-    break;
+    return false;
   }
-  if (o < 0) return false;
+  return false;
+}
+
+bool PageAllocator::FallbackLegacy(Zone& z, int order, MigrateType t, uint32_t flags, int cpu) {
+  // __rmqueue_fallback + steal_suitable_fallback of <= 6.9 (§2.5 LEGACY).
+  int o = -1, f = -1;
+  bool can = false;
+  if (!FindOldFallbackCandidate(z, order, t, flags, &o, &f, &can)) return false;
   const auto ft = static_cast<MigrateType>(f);
   uint32_t p = next_[ListSentinel(z, o, ft)];
   FRAGLAB_SAY_CANDIDATE(z, p, o, t, ft, can);
@@ -859,28 +869,9 @@ bool PageAllocator::FallbackLegacy(Zone& z, int order, MigrateType t, uint32_t f
 
 uint32_t PageAllocator::FallbackHygiene(Zone& z, int order, MigrateType t, uint32_t flags, int cpu) {
   // 6.10-6.14 __rmqueue_fallback + steal_suitable_fallback (§2.5 HYGIENE).
-  int min_order = (order < kPageblockOrder && (flags & alloc::kNoFragment)) ? kPageblockOrder : order;
   int o = -1, f = -1;
   bool can = false;
-  for (int c = kMaxOrder; c >= min_order; --c) {
-    f = FindFallback(z, c, t);
-    if (f < 0) continue;
-    can = CanClaim(c, t);
-    o = c;
-    if (!can && t == kMovable && c > order) {
-      o = -1;
-      for (int s = order; s < kNumOrders; ++s) {
-        f = FindFallback(z, s, t);
-        if (f >= 0) {
-          o = s;
-          can = CanClaim(s, t);
-          break;
-        }
-      }
-    }
-    break;
-  }
-  if (o < 0) return kNil;
+  if (!FindOldFallbackCandidate(z, order, t, flags, &o, &f, &can)) return kNil;
   const auto ft = static_cast<MigrateType>(f);
   uint32_t p = next_[ListSentinel(z, o, ft)];
   FRAGLAB_SAY_CANDIDATE(z, p, o, t, ft, can);

@@ -233,6 +233,10 @@ class PageAllocator {
   uint32_t Rmqueue(Zone& z, int order, MigrateType t, uint32_t flags, RmqMode* mode, int cpu);
   int FindFallback(const Zone& z, int order, MigrateType t) const;
   bool CanClaim(int order, MigrateType t) const;
+  // Fallback candidate of the pre-6.15 eras (§2.5 steps 1-2): sets order,
+  // fallback type and the claim predicate; false when no list can serve.
+  bool FindOldFallbackCandidate(const Zone& z, int order, MigrateType t, uint32_t flags, int* o,
+                                int* f, bool* can) const;
   bool FallbackLegacy(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
   uint32_t FallbackHygiene(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
   uint32_t RmqueueClaim(Zone& z, int order, MigrateType t, uint32_t flags, int cpu);
