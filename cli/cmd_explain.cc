@@ -9,12 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <variant>
 #include <vector>
@@ -37,17 +34,6 @@ struct ExplainOptions {
   bool no_color = false;
   int width = 64;
 };
-
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    return absl::NotFoundError(absl::StrCat("cannot open scenario '", path, "': ", std::strerror(err)));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // The allocator's pageblocks as a picture: type from the pageblock bits,
 // free pages from the buddy free blocks (pages on per-CPU lists count as in
@@ -180,9 +166,7 @@ class Explainer final : public sim::Narrator, public sim::RunObserver {
 
 int RunExplain(const ExplainOptions& opt) {
   const char* kCmd = "explain";
-  absl::StatusOr<std::string> text = ReadText(opt.scenario);
-  if (!text.ok()) return ReportStatus(kCmd, text.status());
-  absl::StatusOr<scenario::Scenario> s = scenario::ParseScenarioString(*text, opt.scenario);
+  absl::StatusOr<scenario::Scenario> s = scenario::ParseScenarioFile(opt.scenario);
   if (!s.ok()) return ReportStatus(kCmd, s.status());
   const uint64_t n = scenario::ExpandedCount(s->phases);
   if (opt.to >= 0 && opt.to < opt.from) {

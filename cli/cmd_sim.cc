@@ -4,13 +4,9 @@
 // per migratetype, fallbacks by class and migratetype pair, probe results.
 // Exit 1 when an `expect` phase fails (its message says what was expected
 // and what the simulator has) or the scenario cannot be simulated.
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <variant>
 #include <vector>
@@ -20,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "analysis/metrics.h"
 #include "cli/command.h"
+#include "common/proc_file.h"
 #include "common/scenario_parser.h"
 #include "common/trace_file.h"
 #include "sim/scenario_sim.h"
@@ -52,17 +49,6 @@ class FanOutSink final : public EventSink {
  private:
   std::vector<EventSink*> sinks_;
 };
-
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    return absl::NotFoundError(absl::StrCat("cannot open scenario '", path, "': ", std::strerror(err)));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string ZoneLabel(const TraceHeader& h, int nid, int zone_idx) {
   for (const ZoneLayout& z : h.zones) {
@@ -112,7 +98,7 @@ void PrintPhase(const TraceHeader& h, const analysis::PhaseMetrics& p) {
 
 int RunSim(const SimOptions& opt) {
   const char* kCmd = "sim";
-  absl::StatusOr<std::string> text = ReadText(opt.scenario);
+  absl::StatusOr<std::string> text = procfs::ReadWholeFile(opt.scenario);
   if (!text.ok()) return ReportStatus(kCmd, text.status());
   absl::StatusOr<scenario::Scenario> s = scenario::ParseScenarioString(*text, opt.scenario);
   if (!s.ok()) return ReportStatus(kCmd, s.status());
