@@ -48,7 +48,7 @@ class Pin {
 // `touches` read faults, one per 2 MiB (kPageTable2M: one PTE page each) or
 // per 1 GiB (kPageTable1G: one PMD and one PTE page each) of a sparse
 // reserved mapping. Read faults map the shared zero page, so only page
-// tables are allocated. Measured by the PageTables delta in /proc/meminfo.
+// tables are allocated. Measured by the VmPTE delta in /proc/self/status.
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Pin>> PinPageTables(PinKind kind, uint64_t touches,
                                                                  OpContext& ctx);
 
