@@ -28,6 +28,7 @@
 #include "common/event_sink.h"
 #include "sim/config.h"
 #include "sim/narrator.h"
+#include "sim/page_user.h"
 #include "sim/types.h"
 
 namespace fraglab::sim {
@@ -63,6 +64,22 @@ struct KswapdWakeup {
   int order = 0;
   int highest_zoneidx = 0;
   bool from_boost = false;  // woken because a fallback boosted the watermark
+};
+
+// /proc/vmstat-style event counters of the reclaim and compaction model
+// (names as in the kernel's vmstat). Monotonic over the allocator's life.
+struct VmEventCounters {
+  uint64_t allocstall = 0;            // direct reclaim entries
+  uint64_t pgscan_kswapd = 0, pgscan_direct = 0;
+  uint64_t pgsteal_kswapd = 0, pgsteal_direct = 0;
+  uint64_t kswapd_wake = 0;           // kswapd runs (balance_pgdat passes)
+  uint64_t compact_stall = 0;         // direct compaction attempts
+  uint64_t compact_fail = 0, compact_success = 0;
+  uint64_t compact_migrate_scanned = 0, compact_free_scanned = 0, compact_isolated = 0;
+  uint64_t compact_daemon_wake = 0;   // kcompactd runs
+  uint64_t compact_daemon_migrate_scanned = 0, compact_daemon_free_scanned = 0;
+  uint64_t pgmigrate_success = 0, pgmigrate_fail = 0;
+  uint64_t alloc_fail = 0;            // requests that returned no page after the slow path
 };
 
 // Read-only view of one zone's bookkeeping.
@@ -128,6 +145,46 @@ class PageAllocator {
 
   // Changes the owner kind recorded for the allocated block at `pfn`.
   [[nodiscard]] absl::Status SetOwner(uint64_t pfn, OwnerKind owner);
+
+  // Takes the free range [pfn, pfn + 2^order) out of the buddy lists
+  // (splitting the free block that contains it, halves back on their lists)
+  // and records it as one allocated block of `order` with `owner` and
+  // requested type `type`. No events, no watermark check: this builds a
+  // start state (a snapshot's used pages) or pins a range. FailedPrecondition
+  // naming the first page that is not free in the buddy (allocated, on a pcp
+  // list, outside every zone); InvalidArgument for an order > 10 or a pfn
+  // not aligned to 2^order.
+  [[nodiscard]] absl::Status AllocateAt(uint64_t pfn, int order, OwnerKind owner, MigrateType type);
+
+  // split_page(): the allocated block of order k at `pfn` becomes 2^k
+  // allocated order-0 blocks with the same owner kind and type (what a THP
+  // split does before part of it is freed). InvalidArgument when `pfn` does
+  // not start an allocated block.
+  [[nodiscard]] absl::Status SplitAllocated(uint64_t pfn);
+
+  // The owner model that compaction tells about moved blocks and reclaim
+  // asks for pages (may be null: nothing is then reclaimable, and migration
+  // still happens with no one to tell). Must outlive the allocator.
+  void set_page_user(PageUser* user) { page_user_ = user; }
+
+  // Moves logical time forward to `now` (never backwards; same unit as
+  // set_time) and runs the background work that falls due on the way, in
+  // time order: kswapd for pending wake-ups, kcompactd after its wake-ups
+  // and timeouts, proactive compaction by the node score, pcp decay once per
+  // simulated second (1e9 units).
+  void AdvanceTime(uint64_t now);
+
+  // ---- Compaction (implemented in sim/compaction.cc, reference §6) ------
+  // Writing 1 to /proc/sys/vm/compact_memory: synchronous full compaction
+  // of every populated zone of every node (order -1: no finish test).
+  void CompactMemory();
+  // Writing to /sys/devices/system/node/node<N>/compact: the same for one
+  // node. InvalidArgument for a node out of range.
+  [[nodiscard]] absl::Status CompactNode(int node);
+  // ---- End of compaction ------------------------------------------------
+
+  // Event counters of reclaim, compaction and the slow path.
+  const VmEventCounters& vm_events() const { return vm_events_; }
 
   // drain_all_pages(): returns every CPU's pcp pages of every zone to the buddy.
   void DrainAllPcp();
@@ -314,6 +371,11 @@ class PageAllocator {
     return zonelists_[static_cast<size_t>(node) * kNumZoneTypes + static_cast<size_t>(highest)];
   }
   std::vector<KswapdWakeup> kswapd_wakeups_;
+  PageUser* page_user_ = nullptr;
+  VmEventCounters vm_events_;
+
+  // ---- Compaction state and internals (sim/compaction.cc) ---------------
+  // ---- End of compaction internals --------------------------------------
 };
 
 }  // namespace fraglab::sim
