@@ -66,6 +66,11 @@ struct KswapdWakeup {
   bool from_boost = false;  // woken because a fallback boosted the watermark
 };
 
+// Compaction priorities (enum compact_priority): lower is more thorough.
+inline constexpr int kCompactPrioSyncFull = 0;
+inline constexpr int kCompactPrioSyncLight = 1;
+inline constexpr int kCompactPrioAsync = 2;
+
 // /proc/vmstat-style event counters of the reclaim and compaction model
 // (names as in the kernel's vmstat). Monotonic over the allocator's life.
 struct VmEventCounters {
@@ -375,6 +380,26 @@ class PageAllocator {
   VmEventCounters vm_events_;
 
   // ---- Compaction state and internals (sim/compaction.cc) ---------------
+  // Entry points the slow path and AdvanceTime (sim/page_allocator.cc) call.
+  // try_to_compact_pages() for `req` over the zonelist walk of (req.node,
+  // highest) with `alloc_flags` (for the watermark checks) at `prio`
+  // (kCompactPrio* below). Returns the best compact_result over the zones
+  // (the kernel's numbering, reference §3) and, when a zone captured or
+  // freed a suitable block and the allocation then succeeded, its pfn in
+  // *page_out (kNoPfn otherwise). Counts compact_stall/_fail/_success.
+  int TryDirectCompaction(const AllocRequest& req, MigrateType t, int highest,
+                          uint32_t alloc_flags, int prio, uint64_t* page_out);
+  // wakeup_kcompactd(): asks kcompactd of `node` to compact for `order`
+  // (after a boosted reclaim or a failed high-order allocation, §5.5).
+  void WakeupKcompactd(int node, int order, int highest_zone_type);
+  // Runs kcompactd work due by `now`: woken nodes, and proactive compaction
+  // by the node fragmentation score every 500 ms (sysctl
+  // compaction_proactiveness). Called by AdvanceTime in time order.
+  void KcompactdBackground(uint64_t now);
+  // compaction_suitable()/compaction_zonelist_suitable() for the slow path's
+  // should_compact_retry: whether compaction could make progress for
+  // `order` in some zone of the zonelist.
+  bool CompactionZonelistSuitable(const AllocRequest& req, int highest, uint32_t alloc_flags) const;
   // ---- End of compaction internals --------------------------------------
 };
 
