@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox                      # plots for reports
   e2fsprogs xfsprogs               # fraglab run: page cache on ext4/xfs loop filesystems (mkfs)
+  chromium                         # live_report_chromium: loads the report page headless, checks console and images
 )
 
 missing=()
