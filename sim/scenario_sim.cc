@@ -113,9 +113,15 @@ ScenarioSimulator::ScenarioSimulator(const sc::Scenario& s, const Options& optio
 
 absl::StatusOr<std::unique_ptr<ScenarioSimulator>> ScenarioSimulator::Create(const sc::Scenario& s,
                                                                              const Options& options) {
-  ASSIGN_OR_RETURN(MachineConfig config, MachineConfigFromScenario(s));
+  MachineConfig config;
+  if (options.machine) {
+    config = *options.machine;
+  } else {
+    ASSIGN_OR_RETURN(config, MachineConfigFromScenario(s));
+  }
   std::unique_ptr<ScenarioSimulator> sim(new ScenarioSimulator(s, options));
   ASSIGN_OR_RETURN(sim->allocator_, PageAllocator::Create(config, &sim->tee_, options.narrator));
+  if (options.prepare) RETURN_IF_ERROR(options.prepare(*sim->allocator_));
   // The boot state is time 0; it emits nothing, so a trace starts with the
   // first phase marker.
   sim->allocator_->set_time(0);

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -75,9 +76,17 @@ class ScenarioSimulator {
     EventSink* sink = nullptr;      // records (may be null); must outlive the simulator
     Narrator* narrator = nullptr;   // allocator decisions (may be null)
     RunObserver* observer = nullptr;
+    // Replaces the machine of the scenario's [machine] section (used to
+    // continue a run from a captured machine, `fraglab sim --start-from`).
+    std::optional<MachineConfig> machine;
+    // Called once right after the allocator is created, before the first
+    // phase (to load a starting state into it). An error stops Create and is
+    // returned from it unchanged.
+    std::function<absl::Status(PageAllocator&)> prepare;
   };
 
-  // Builds the machine of `s` (MachineConfigFromScenario) and the boot state.
+  // Builds the machine of `s` (MachineConfigFromScenario, or options.machine
+  // when set) and the boot state, then calls options.prepare if set.
   // `s` must outlive the simulator (expanded phases point into it).
   // InvalidArgument naming the field when the machine is not valid.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ScenarioSimulator>> Create(
