@@ -186,6 +186,32 @@ class PageAllocator {
   // Writing to /sys/devices/system/node/node<N>/compact: the same for one
   // node. InvalidArgument for a node out of range.
   [[nodiscard]] absl::Status CompactNode(int node);
+  // Sets a compaction sysctl by its /proc/sys/vm name: "extfrag_threshold"
+  // (0..1000, default 500), "compaction_proactiveness" (0..100, default 20),
+  // "compact_unevictable_allowed" (0 or 1, default 1). InvalidArgument
+  // naming the sysctl for an unknown name or a value out of range.
+  [[nodiscard]] absl::Status SetCompactionSysctl(const std::string& name, int64_t value);
+  // The current value of that sysctl; InvalidArgument for an unknown name.
+  [[nodiscard]] absl::StatusOr<int64_t> CompactionSysctl(const std::string& name) const;
+  // A zone's compaction bookkeeping (struct zone's compact_* fields).
+  struct CompactionZoneState {
+    uint64_t cached_migrate_pfn[2] = {0, 0};  // [0] async, [1] sync
+    uint64_t cached_free_pfn = 0;
+    uint64_t init_migrate_pfn = 0;  // compact_init_migrate_pfn
+    uint64_t init_free_pfn = 0;     // compact_init_free_pfn
+    uint32_t considered = 0;        // compact_considered
+    int defer_shift = 0;            // compact_defer_shift (0..6)
+    int order_failed = 0;           // compact_order_failed
+    bool blockskip_flush = false;   // compact_blockskip_flush
+  };
+  // Bookkeeping of zone `zone` (defaults before the first compaction).
+  CompactionZoneState compaction_zone_state(int zone) const;
+  // fragmentation_score_node() (reference §6, proactive compaction): the
+  // node's zones' extfrag_for_order(9) weighted by present pages, 0..100.
+  int FragmentationScoreNode(int node) const;
+  // fragmentation_index(zone, order) x1000 (-1000 when a free block of the
+  // order exists, 0 with no free pages), as /sys/kernel/debug/extfrag shows.
+  int FragmentationIndex(int zone, int order) const;
   // ---- End of compaction ------------------------------------------------
 
   // Event counters of reclaim, compaction and the slow path.
@@ -400,6 +426,49 @@ class PageAllocator {
   // should_compact_retry: whether compaction could make progress for
   // `order` in some zone of the zonelist.
   bool CompactionZonelistSuitable(const AllocRequest& req, int highest, uint32_t alloc_flags) const;
+
+  // One compaction run's state (struct compact_control), in sim/compaction.cc.
+  struct CompactControl;
+  // Tests reach the private entry points through this peer.
+  friend class CompactionTestPeer;
+  // kcompactd of one node: a pending wake-up and the proactive timer.
+  struct KcompactdState {
+    bool pending = false;          // woken and not yet run
+    int order = 0;                 // kcompactd_max_order
+    int highest_zoneidx = 0;       // kcompactd_highest_zoneidx
+    uint64_t next_proactive = 0;   // logical time of the next proactive check
+    uint32_t proactive_defer = 0;  // remaining 500 ms periods to skip
+  };
+  void EnsureCompactionState();
+  int CompactZone(CompactControl& cc);
+  int CompactFinished(CompactControl& cc);
+  int IsolateMigratepages(CompactControl& cc);
+  void IsolateMigratepagesBlock(CompactControl& cc, uint64_t low_pfn, uint64_t end_pfn);
+  void IsolateFreepages(CompactControl& cc);
+  int IsolateFreepagesBlock(CompactControl& cc, uint64_t* start_pfn, uint64_t end_pfn, int stride);
+  bool MigratePages(CompactControl& cc);
+  void ReleaseFreepages(CompactControl& cc);
+  int CompactionSuitAllocationOrder(int zone, int order, int highest, uint32_t alloc_flags,
+                                    bool async, bool emit) const;
+  bool CompactWatermarkOk(int zone, int order, int64_t mark, int highest, uint32_t alloc_flags) const;
+  void ResetIsolationSuitable(int zone);
+  bool CompactionDeferred(int zone, int order);
+  void DeferCompaction(int zone, int order);
+  void CompactionDeferReset(int zone, int order, bool alloc_success);
+  bool CompactionRestarting(int zone, int order) const;
+  int CompactZoneOrder(int zone, const AllocRequest& req, int prio, uint32_t alloc_flags, int highest,
+                       uint64_t* capture);
+  void CompactNodeInternal(int node, bool proactive);
+  int FragmentationScoreZone(int zone) const;
+  void KcompactdDoWork(int node);
+  void EmitCompactResult(uint16_t kind, int zone, int order, int ret);
+  void EmitDefer(uint16_t kind, int zone, int order);
+
+  std::vector<CompactionZoneState> compact_zones_;  // per zone, sized on first use
+  std::vector<KcompactdState> kcompactd_;            // per node, sized on first use
+  int extfrag_threshold_ = 500;
+  int compaction_proactiveness_ = 20;
+  int compact_unevictable_allowed_ = 1;
   // ---- End of compaction internals --------------------------------------
 };
 
