@@ -33,6 +33,15 @@ enum class DecisionKind : uint8_t {
   kPcpDrain,         // pages returned from per-CPU lists to the buddy
   kAllocEnd,         // result of a request
   kFree,             // a free enters the allocator
+  // Compaction (sim/compaction.cc, reference §6).
+  kCompactBegin,     // a compaction run starts in a zone (scanner positions)
+  kCompactSuitable,  // compaction_suitable verdict for a zone
+  kCompactIsolate,   // a scanner isolated pages from a range
+  kCompactMigrate,   // an allocated block moved (pfn -> pfn2 in value), or failed to
+  kCompactCapture,   // a freed block captured for the compacting allocation
+  kCompactEnd,       // a compaction run ends (value = compact_result)
+  kCompactDefer,     // deferral state changed or a deferred zone skipped
+  kKcompactd,        // kcompactd woken, running, or proactive compaction
 };
 
 // One decision. Fields not relevant to the kind are -1 / kNoPfn.

@@ -449,7 +449,9 @@ class PageAllocator {
   bool MigratePages(CompactControl& cc);
   void ReleaseFreepages(CompactControl& cc);
   int CompactionSuitAllocationOrder(int zone, int order, int highest, uint32_t alloc_flags,
-                                    bool async, bool emit) const;
+                                    bool async, bool emit);
+  int FragmentationScoreWmark(bool low) const;
+  void TryCapture(CompactControl& cc, uint64_t src);
   bool CompactWatermarkOk(int zone, int order, int64_t mark, int highest, uint32_t alloc_flags) const;
   void ResetIsolationSuitable(int zone);
   bool CompactionDeferred(int zone, int order);
