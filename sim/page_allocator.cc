@@ -1698,6 +1698,123 @@ absl::Status PageAllocator::SetOwner(uint64_t pfn, OwnerKind owner) {
 }
 
 // ---------------------------------------------------------------------------
+// Building start states (AllocateAt, SplitAllocated)
+
+bool PageAllocator::CoveringBlock(uint32_t i, uint32_t* head) const {
+  // The block that covers index i is the first block head found at or below
+  // i when going up the orders: blocks never overlap, so a head of smaller
+  // order that does not reach i rules out every larger one too.
+  for (int o = 0; o <= kMaxOrder; ++o) {
+    uint32_t h = i & ~((1u << o) - 1);
+    uint8_t s = state_[h];
+    if (KindOf(s) == kKindNone) continue;
+    if (h + (1u << OrderOf(s)) > i) {
+      *head = h;
+      return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+absl::Status PageAllocator::AllocateAt(uint64_t pfn, int order, OwnerKind owner, MigrateType type) {
+  if (order < 0 || order > kMaxOrder) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("allocate at pfn %#x: order %d outside 0..10", pfn, order));
+  }
+  if (pfn & ((uint64_t{1} << order) - 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("allocate at pfn %#x: not aligned to order %d (2^%d pages)", pfn, order, order));
+  }
+  if (static_cast<int>(owner) >= kNumOwnerKinds) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("allocate at pfn %#x: owner kind %d unknown", pfn, static_cast<int>(owner)));
+  }
+  if (type >= kNumMigrateTypes || (type == kCma && !numbering_.with_cma())) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("allocate at pfn %#x: migratetype %d invalid for this machine", pfn, int{type}));
+  }
+  const uint64_t count = uint64_t{1} << order;
+  const int zi = ZoneOfPfn(pfn);
+  if (zi < 0 || pfn + count > zones_[zi].end_pfn) {
+    uint64_t bad = pfn;
+    if (zi >= 0) bad = zones_[zi].end_pfn;
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "allocate at pfn %#x order %d: pfn %#x is outside every zone (or in another zone)", pfn, order, bad));
+  }
+  Zone& z = zones_[zi];
+  const uint32_t first = static_cast<uint32_t>(pfn - base_pfn_);
+  const uint32_t end = first + static_cast<uint32_t>(count);
+  // Validate the whole range before changing anything.
+  for (uint32_t p = first; p < end;) {
+    uint32_t h = 0;
+    if (!CoveringBlock(p, &h)) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "allocate at pfn %#x order %d: pfn %#x is not free (absent page, not in the buddy)", pfn, order,
+          PfnOf(p)));
+    }
+    uint8_t s = state_[h];
+    if (KindOf(s) == kKindAlloc) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "allocate at pfn %#x order %d: pfn %#x is allocated (order-%d block at %#x, owner %s)", pfn, order,
+          PfnOf(p), OrderOf(s), PfnOf(h), OwnerKindName(static_cast<OwnerKind>(aux_[h] & 0x1f))));
+    }
+    if (KindOf(s) == kKindPcp) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "allocate at pfn %#x order %d: pfn %#x is on a per-CPU list (order-%d block at %#x)", pfn, order,
+          PfnOf(p), OrderOf(s), PfnOf(h)));
+    }
+    p = h + (1u << OrderOf(s));
+  }
+  // Take every free block that overlaps the range. A block containing the
+  // range is split down to it, the other halves going back to the head of
+  // their lists (as take_page_off_buddy/break_down_buddy_pages do).
+  for (uint32_t p = first; p < end;) {
+    uint32_t h = 0;
+    CoveringBlock(p, &h);
+    int o = OrderOf(state_[h]);
+    MigrateType lt = static_cast<MigrateType>(aux_[h]);
+    DelFreeKnown(z, h, o, lt);
+    if (o <= order) {
+      p = h + (1u << o);
+      continue;
+    }
+    uint32_t cur = h;
+    while (o > order) {
+      --o;
+      uint32_t lower = cur, upper = cur + (1u << o);
+      uint32_t keep = first >= upper ? upper : lower;
+      uint32_t give = keep == upper ? lower : upper;
+      // 6.10+ keeps each free block on the list of its pageblock's type.
+      MigrateType t = (config_.era != Era::kLegacy && o >= kPageblockOrder) ? BlockType(give) : lt;
+      AddFree(z, give, o, t, /*tail=*/false);
+      cur = keep;
+    }
+    p = end;
+  }
+  state_[first] = MakeState(kKindAlloc, order);
+  aux_[first] = static_cast<uint8_t>(static_cast<uint8_t>(owner) | (type << 5));
+  MaybeCheck("AllocateAt");
+  return absl::OkStatus();
+}
+
+absl::Status PageAllocator::SplitAllocated(uint64_t pfn) {
+  if (pfn < base_pfn_ || pfn - base_pfn_ >= n_pages_ || KindOf(state_[pfn - base_pfn_]) != kKindAlloc) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("split of pfn %#x: not the first page of an allocated block", pfn));
+  }
+  const uint32_t i = static_cast<uint32_t>(pfn - base_pfn_);
+  const int order = OrderOf(state_[i]);
+  const uint8_t a = aux_[i];
+  for (uint32_t p = i; p < i + (1u << order); ++p) {
+    state_[p] = MakeState(kKindAlloc, 0);
+    aux_[p] = a;
+  }
+  MaybeCheck("SplitAllocated");
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
 // Queries
 
 int PageAllocator::FindZone(int node, ZoneType type) const {

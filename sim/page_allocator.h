@@ -315,6 +315,9 @@ class PageAllocator {
   bool BlockInZone(const Zone& z, uint32_t block_start) const;
   bool CountBlock(const Zone& z, uint32_t i, int* free_pages, int* movable_pages) const;
   int MoveFreeBlocksOfBlock(Zone& z, uint32_t block_start, MigrateType to);
+  // Head of the block (free, pcp or allocated) covering index i; false when
+  // no block covers it (absent page, or a page outside the model).
+  bool CoveringBlock(uint32_t i, uint32_t* head) const;
 
   // Allocation.
   uint32_t RmqueueSmallest(Zone& z, int order, MigrateType t, int cpu);
