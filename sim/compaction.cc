@@ -76,6 +76,12 @@ constexpr MigrateType kFallbacks[kNumPcpTypes][2] = {
     {kUnmovable, kMovable},
 };
 
+// Pageblock type from the pageblock byte (BlockType is inline in
+// page_allocator.cc and not visible here).
+MigrateType TypeOfBlock(const uint8_t* blocks, uint32_t i) {
+  return static_cast<MigrateType>(blocks[i >> kPageblockOrder] & 0x07);
+}
+
 uint64_t BlockStart(uint64_t pfn) { return pfn & ~(kPageblockPages - 1); }
 uint64_t BlockEnd(uint64_t pfn) { return BlockStart(pfn) + kPageblockPages; }  // pageblock_end_pfn
 
@@ -460,7 +466,7 @@ void PageAllocator::ResetIsolationSuitable(int zone) {
     if (KindOf(head) == kKindAlloc && OrderOf(head) >= kPageblockOrder) return false;  // persistent skip
     uint8_t& b = block_[bi >> kPageblockOrder];
     if (check_source && check_target && !(b & kBlockSkip)) return true;
-    if (!check_source && check_target && BlockType(bi) != kMovable) return false;
+    if (!check_source && check_target && TypeOfBlock(block_.get(), bi) != kMovable) return false;
     uint64_t bend = std::min(BlockEnd(pfn), zend);
     for (uint64_t p = bstart; p < bend; p += uint64_t{1} << kCostlyOrder) {
       const uint64_t h = covering(p);
@@ -614,7 +620,7 @@ int PageAllocator::IsolateMigratepages(CompactControl& cc) {
     const uint8_t head = state_[static_cast<uint32_t>(BlockStart(block_start) - base_pfn_)];
     bool suitable = !(KindOf(head) == kKindAlloc && OrderOf(head) >= kPageblockOrder);
     if (suitable && cc.mode == kMigrateAsync && cc.direct_compaction) {
-      MigrateType bt = BlockType(bi);
+      MigrateType bt = TypeOfBlock(block_.get(), bi);
       suitable = cc.migratetype == kMovable ? (bt == kMovable || bt == kCma) : bt == cc.migratetype;
     }
     if (!suitable) {
@@ -662,7 +668,12 @@ int PageAllocator::IsolateFreepagesBlock(CompactControl& cc, uint64_t* start_pfn
     if (o >= kPageblockOrder - 1) {
       for (uint64_t p = blockpfn; p < blockpfn + (uint64_t{1} << o); p += kPageblockPages) {
         uint32_t pi = static_cast<uint32_t>(p - base_pfn_);
-        if (IsMergeable(BlockType(pi))) SetBlockType(pi, kMovable);
+        // set_pageblock_migratetype; without grouping by mobility every
+        // PCP type is stored as UNMOVABLE.
+        if (IsMergeable(TypeOfBlock(block_.get(), pi)) && !grouping_disabled_) {
+          uint8_t& b = block_[pi >> kPageblockOrder];
+          b = static_cast<uint8_t>((b & ~0x07) | kMovable);
+        }
       }
     }
     const uint64_t isolated = uint64_t{1} << o;
@@ -718,7 +729,7 @@ void PageAllocator::IsolateFreepages(CompactControl& cc) {
     const int big = cc.order > 0 ? cc.order : kPageblockOrder;
     if (KindOf(head) == kKindFree && OrderOf(head) >= big) next = true;
     if (!next && !cc.ignore_block_suitable) {
-      MigrateType bt = BlockType(bi);
+      MigrateType bt = TypeOfBlock(block_.get(), bi);
       if (bt != kMovable && bt != kCma) next = true;
     }
     if (!next && !cc.ignore_skip_hint && (block_[bi >> kPageblockOrder] & kBlockSkip)) next = true;
@@ -772,7 +783,7 @@ void PageAllocator::TryCapture(CompactControl& cc, uint64_t src) {
     const uint8_t hs = state_[h - base_pfn_];
     if (KindOf(hs) == kKindNone) continue;
     if (KindOf(hs) != kKindFree || OrderOf(hs) < k) return;
-    const MigrateType mt = BlockType(static_cast<uint32_t>(h - base_pfn_));
+    const MigrateType mt = TypeOfBlock(block_.get(), static_cast<uint32_t>(h - base_pfn_));
     // Never CMA or isolated blocks; a MOVABLE block below pageblock order
     // only for a movable request.
     if (mt == kCma || mt == kIsolate) return;
