@@ -526,13 +526,15 @@ inline void PageAllocator::Expand(Zone& z, uint32_t i, int low, int high, Migrat
   while (high > low) {
     --high;
     AddFree(z, i + (1u << high), high, t, /*tail=*/false);
-    if (narrating()) [[unlikely]] {
-      Say({.kind = DecisionKind::kSplit, .zone = ZoneIndexOf(z), .pfn = PfnOf(i + (1u << high)),
-           .order = high, .type = Num(t),
-           .text = absl::StrFormat("split: upper half pfn %#x order %d to the head of the %s list",
-                                   PfnOf(i + (1u << high)), high, TName(t))});
-    }
+    if (narrating()) [[unlikely]] NarrateSplit(z, i + (1u << high), high, t);
   }
+}
+
+void PageAllocator::NarrateSplit(const Zone& z, uint32_t half, int order, MigrateType t) {
+  Say({.kind = DecisionKind::kSplit, .zone = ZoneIndexOf(z), .pfn = PfnOf(half), .order = order,
+       .type = Num(t),
+       .text = absl::StrFormat("split: upper half pfn %#x order %d to the head of the %s list",
+                               PfnOf(half), order, TName(t))});
 }
 
 // ---------------------------------------------------------------------------
@@ -553,12 +555,7 @@ void PageAllocator::FreeOnePage(Zone& z, uint32_t i, int order, MigrateType t, b
       if (rety && bt != t) SetBlockType(b, t);
     }
     DelFree(z, b);
-    if (narrating()) [[unlikely]] {
-      Say({.kind = DecisionKind::kMerge, .zone = ZoneIndexOf(z), .pfn = PfnOf(i & b),
-           .order = order, .order2 = order + 1,
-           .text = absl::StrFormat("merge: pfn %#x order %d with buddy %#x -> order %d at %#x",
-                                   PfnOf(i), order, PfnOf(b), order + 1, PfnOf(i & b))});
-    }
+    if (narrating()) [[unlikely]] NarrateMerge(z, i, b, order);
     i &= b;
     ++order;
   }
@@ -575,16 +572,26 @@ void PageAllocator::FreeOnePage(Zone& z, uint32_t i, int order, MigrateType t, b
     }
   }
   AddFree(z, i, order, t, tail);
-  if (narrating()) [[unlikely]] {
-    Say({.kind = DecisionKind::kPlace, .zone = ZoneIndexOf(z), .pfn = PfnOf(i), .order = order,
-         .type = Num(t), .yes = tail,
-         .text = absl::StrFormat("place: pfn %#x order %d at the %s of the %s list%s", PfnOf(i),
-                                 order, tail ? "tail" : "head", TName(t),
-                                 (tail && !to_tail) ? " (merge likely)" : "")});
-  }
+  if (narrating()) [[unlikely]] NarratePlace(z, i, order, t, tail, to_tail);
 }
 
-void PageAllocator::FreeToBuddy(Zone& z, uint32_t i, int order) {
+void PageAllocator::NarrateMerge(const Zone& z, uint32_t i, uint32_t b, int order) {
+  Say({.kind = DecisionKind::kMerge, .zone = ZoneIndexOf(z), .pfn = PfnOf(i & b), .order = order,
+       .order2 = order + 1,
+       .text = absl::StrFormat("merge: pfn %#x order %d with buddy %#x -> order %d at %#x", PfnOf(i),
+                               order, PfnOf(b), order + 1, PfnOf(i & b))});
+}
+
+void PageAllocator::NarratePlace(const Zone& z, uint32_t i, int order, MigrateType t, bool tail,
+                                 bool to_tail) {
+  Say({.kind = DecisionKind::kPlace, .zone = ZoneIndexOf(z), .pfn = PfnOf(i), .order = order,
+       .type = Num(t), .yes = tail,
+       .text = absl::StrFormat("place: pfn %#x order %d at the %s of the %s list%s", PfnOf(i), order,
+                               tail ? "tail" : "head", TName(t),
+                               (tail && !to_tail) ? " (merge likely)" : "")});
+}
+
+inline void PageAllocator::FreeToBuddy(Zone& z, uint32_t i, int order) {
   // __free_pages_ok / free_one_page. 6.10+ frees blocks above pageblock order
   // one pageblock at a time, each with its own type (§1.1 step 4).
   if (config_.era != Era::kLegacy && order > kPageblockOrder) {
@@ -667,39 +674,45 @@ int PageAllocator::MoveFreeBlocksOfBlock(Zone& z, uint32_t block_start, MigrateT
 // ---------------------------------------------------------------------------
 // Allocation from the buddy lists (§2.3-§2.5)
 
-uint32_t PageAllocator::RmqueueSmallest(Zone& z, int order, MigrateType t, int cpu) {
+[[gnu::always_inline]] inline uint32_t PageAllocator::RmqueueSmallest(Zone& z, int order, MigrateType t, int cpu) {
   // __rmqueue_smallest: head of the first non-empty list of type t at an
   // order >= the request.
   uint32_t m = static_cast<uint32_t>(z.mask[t]) >> order;
   if (m == 0) {
-    if (narrating()) [[unlikely]] {
-      Say({.kind = DecisionKind::kListSearch, .zone = ZoneIndexOf(z), .order = order,
-           .type = Num(t), .yes = false,
-           .text = absl::StrFormat("%s lists empty at orders %d..10", TName(t), order)});
-    }
+    if (narrating()) [[unlikely]] NarrateListSearch(z, order, -1, t, kNil);
     return kNil;
   }
   int o = order + std::countr_zero(m);
   uint32_t i = next_[ListSentinel(z, o, t)];
-  if (narrating()) [[unlikely]] {
-    Say({.kind = DecisionKind::kListSearch, .zone = ZoneIndexOf(z), .pfn = PfnOf(i), .order = order,
-         .order2 = o, .type = Num(t), .yes = true,
-         .text = absl::StrFormat("%s list: head of order %d is pfn %#x", TName(t), o, PfnOf(i))});
-  }
+  if (narrating()) [[unlikely]] NarrateListSearch(z, order, o, t, i);
   DelFreeKnown(z, i, o, t);
-  Expand(z, i, order, o, t);
-  if (sink_) {
-    fl_zone_locked e;
-    InitRecord(e, FL_EV_ZONE_LOCKED, now_, static_cast<uint16_t>(cpu));
-    e.pfn = PfnOf(i);
-    e.order = static_cast<uint32_t>(order);
-    e.migratetype = Num(t);
-    // A property of the request (pcp order and PCP type), §3.
-    bool pcp_order = order <= kCostlyOrder || (config_.thp && order == kPageblockOrder);
-    e.percpu_refill = (pcp_order && t < kNumPcpTypes) ? 1 : 0;
-    Emit(e.hdr);
-  }
+  if (o > order) Expand(z, i, order, o, t);
+  if (sink_) EmitZoneLocked(i, order, t, cpu);
   return i;
+}
+
+void PageAllocator::NarrateListSearch(const Zone& z, int order, int found_order, MigrateType t,
+                                      uint32_t i) {
+  if (i == kNil) {
+    Say({.kind = DecisionKind::kListSearch, .zone = ZoneIndexOf(z), .order = order, .type = Num(t),
+         .yes = false, .text = absl::StrFormat("%s lists empty at orders %d..10", TName(t), order)});
+    return;
+  }
+  Say({.kind = DecisionKind::kListSearch, .zone = ZoneIndexOf(z), .pfn = PfnOf(i), .order = order,
+       .order2 = found_order, .type = Num(t), .yes = true,
+       .text = absl::StrFormat("%s list: head of order %d is pfn %#x", TName(t), found_order, PfnOf(i))});
+}
+
+void PageAllocator::EmitZoneLocked(uint32_t i, int order, MigrateType t, int cpu) {
+  fl_zone_locked e;
+  InitRecord(e, FL_EV_ZONE_LOCKED, now_, static_cast<uint16_t>(cpu));
+  e.pfn = PfnOf(i);
+  e.order = static_cast<uint32_t>(order);
+  e.migratetype = Num(t);
+  // A property of the request (pcp order and PCP type), §3.
+  bool pcp_order = order <= kCostlyOrder || (config_.thp && order == kPageblockOrder);
+  e.percpu_refill = (pcp_order && t < kNumPcpTypes) ? 1 : 0;
+  Emit(e.hdr);
 }
 
 int PageAllocator::FindFallback(const Zone& z, int order, MigrateType t) const {
@@ -1010,8 +1023,8 @@ uint32_t PageAllocator::RmqueueSteal(Zone& z, int order, MigrateType t, int cpu)
   return kNil;
 }
 
-uint32_t PageAllocator::Rmqueue(Zone& z, int order, MigrateType t, uint32_t flags, RmqMode* mode,
-                                int cpu) {
+[[gnu::always_inline]] inline uint32_t PageAllocator::Rmqueue(Zone& z, int order, MigrateType t,
+                                                             uint32_t flags, RmqMode* mode, int cpu) {
   // __rmqueue for the era (§2.3, §2.5).
   switch (config_.era) {
     case Era::kLegacy:
@@ -1044,7 +1057,7 @@ uint32_t PageAllocator::Rmqueue(Zone& z, int order, MigrateType t, uint32_t flag
   return kNil;
 }
 
-uint32_t PageAllocator::RmqueueBuddy(Zone& z, int order, MigrateType t, uint32_t flags, int cpu) {
+[[gnu::always_inline]] inline uint32_t PageAllocator::RmqueueBuddy(Zone& z, int order, MigrateType t, uint32_t flags, int cpu) {
   // rmqueue_buddy: high-order atomic requests try the reserve first; OOM and
   // non-blocking requests may dip into it when all else fails (§2.2).
   uint32_t i = kNil;
@@ -1058,7 +1071,7 @@ uint32_t PageAllocator::RmqueueBuddy(Zone& z, int order, MigrateType t, uint32_t
   return i;
 }
 
-uint32_t PageAllocator::RmqueueZone(Zone& z, int order, MigrateType t, uint32_t flags, int cpu) {
+[[gnu::always_inline]] inline uint32_t PageAllocator::RmqueueZone(Zone& z, int order, MigrateType t, uint32_t flags, int cpu) {
   uint32_t i = kNil;
   bool pcp_order = order <= kCostlyOrder || (config_.thp && order == kPageblockOrder);
   if (config_.pcp && pcp_order) i = RmqueuePcp(z, order, t, flags, cpu);
@@ -1436,10 +1449,7 @@ uint32_t PageAllocator::GetPageFromFreelist(const AllocRequest& req, MigrateType
         // Leaving the local node: fragmenting locally beats remote memory.
         flags &= ~alloc::kNoFragment;
         restart = true;
-        if (narrating()) [[unlikely]] {
-          Say({.kind = DecisionKind::kNoFragment, .zone = zi, .yes = false,
-               .text = "ALLOC_NOFRAGMENT dropped: the walk reached another node"});
-        }
+        if (narrating()) [[unlikely]] NarrateNoFragmentDropped(zi);
         break;
       }
       if ((flags & alloc::kWmarkMask) != alloc::kNoWatermarks) {
@@ -1455,21 +1465,12 @@ uint32_t PageAllocator::GetPageFromFreelist(const AllocRequest& req, MigrateType
         if (!ok) {
           int64_t mark = Mark(z, flags);
           if (!WatermarkFast(z, req.order, mark, highest, flags)) {
-            if (narrating()) [[unlikely]] {
-              Say({.kind = DecisionKind::kZoneSkip, .zone = zi, .order = req.order, .value = z.free_pages,
-                   .value2 = mark,
-                   .text = absl::StrFormat("zone %s skipped: %d free pages fail watermark %d + reserve %d",
-                                           ZoneName(zi), z.free_pages, mark, z.lowmem_reserve[highest])});
-            }
+            if (narrating()) [[unlikely]] NarrateZone(zi, req.order, false, mark, highest, flags);
             continue;
           }
         }
       }
-      if (narrating()) [[unlikely]] {
-        Say({.kind = DecisionKind::kZoneTry, .zone = zi, .order = req.order, .value = z.free_pages,
-             .text = absl::StrFormat("zone %s passes its watermark (%d free)%s", ZoneName(zi), z.free_pages,
-                                     (flags & alloc::kNoFragment) ? ", NOFRAGMENT" : "")});
-      }
+      if (narrating()) [[unlikely]] NarrateZone(zi, req.order, true, 0, highest, flags);
       uint32_t i = RmqueueZone(z, req.order, t, flags, req.cpu);
       if (i != kNil) {
         if (flags & alloc::kHighAtomic) ReserveHighAtomic(z, i, req.order);
@@ -1481,17 +1482,42 @@ uint32_t PageAllocator::GetPageFromFreelist(const AllocRequest& req, MigrateType
     if (no_fallback && !config_.defrag_mode) {
       // Every zone refused to serve without fragmenting: allow it now.
       flags &= ~alloc::kNoFragment;
-      if (narrating()) [[unlikely]] {
-        Say({.kind = DecisionKind::kNoFragment, .yes = false,
-             .text = "ALLOC_NOFRAGMENT dropped: no zone could serve without fragmenting; retry"});
-      }
+      if (narrating()) [[unlikely]] NarrateNoFragmentDropped(-1);
       continue;
     }
     return kNil;
   }
 }
 
-bool PageAllocator::ValidateRequest(const AllocRequest& req) {
+void PageAllocator::NarrateNoFragmentDropped(int zone) {
+  Say({.kind = DecisionKind::kNoFragment, .zone = zone, .yes = false,
+       .text = zone >= 0 ? "ALLOC_NOFRAGMENT dropped: the walk reached another node"
+                         : "ALLOC_NOFRAGMENT dropped: no zone could serve without fragmenting; retry"});
+}
+
+void PageAllocator::NarrateZone(int zi, int order, bool pass, int64_t mark, int highest, uint32_t flags) {
+  const Zone& z = zones_[zi];
+  if (!pass) {
+    Say({.kind = DecisionKind::kZoneSkip, .zone = zi, .order = order, .value = z.free_pages, .value2 = mark,
+         .text = absl::StrFormat("zone %s skipped: %d free pages fail watermark %d + reserve %d",
+                                 ZoneName(zi), z.free_pages, mark, z.lowmem_reserve[highest])});
+    return;
+  }
+  Say({.kind = DecisionKind::kZoneTry, .zone = zi, .order = order, .value = z.free_pages,
+       .text = absl::StrFormat("zone %s passes its watermark (%d free)%s", ZoneName(zi), z.free_pages,
+                               (flags & alloc::kNoFragment) ? ", NOFRAGMENT" : "")});
+}
+
+inline bool PageAllocator::ValidateRequest(const AllocRequest& req) {
+  if (static_cast<unsigned>(req.order) <= kMaxOrder && static_cast<unsigned>(req.cpu) < static_cast<unsigned>(config_.cpus) &&
+      static_cast<unsigned>(req.node) < static_cast<unsigned>(config_.nodes) &&
+      (req.gfp & (gfp::kMovable | gfp::kReclaimable)) != (gfp::kMovable | gfp::kReclaimable)) [[likely]] {
+    return true;
+  }
+  return RejectRequest(req);
+}
+
+bool PageAllocator::RejectRequest(const AllocRequest& req) {
   if (req.order < 0 || req.order > kMaxOrder) {
     last_error_ = absl::InvalidArgumentError(absl::StrFormat("allocation order %d outside 0..10", req.order));
     return false;
@@ -1521,10 +1547,16 @@ uint64_t PageAllocator::FinishAlloc(const AllocRequest& req, MigrateType t, uint
     aux_[i] = static_cast<uint8_t>(static_cast<uint8_t>(req.owner) | (t << 5));
     pfn = PfnOf(i);
   }
-  if (narrating()) [[unlikely]] {
+  if (narrator_ || sink_) [[unlikely]] ReportAllocEnd(req, t, pfn);
+  return pfn;
+}
+
+void PageAllocator::ReportAllocEnd(const AllocRequest& req, MigrateType t, uint64_t pfn) {
+  const bool ok = pfn != kNoPfn;
+  if (narrating()) {
     Say({.kind = DecisionKind::kAllocEnd, .cpu = req.cpu, .pfn = pfn, .order = req.order, .type = Num(t),
-         .yes = i != kNil,
-         .text = i != kNil ? absl::StrFormat("allocated pfn %#x order %d", pfn, req.order)
+         .yes = ok,
+         .text = ok ? absl::StrFormat("allocated pfn %#x order %d", pfn, req.order)
                            : absl::StrFormat("allocation of order %d failed", req.order)});
   }
   if (sink_) {
@@ -1536,7 +1568,6 @@ uint64_t PageAllocator::FinishAlloc(const AllocRequest& req, MigrateType t, uint
     e.migratetype = Num(t);
     Emit(e.hdr);
   }
-  return pfn;
 }
 
 uint64_t PageAllocator::AllocateWithFlags(const AllocRequest& req, uint32_t alloc_flags) {
@@ -1555,10 +1586,20 @@ void PageAllocator::MaybeCheck(const char* what) const {
 #else
   constexpr bool kForced = false;
 #endif
-  if (!kForced && !config_.check_invariants_every_op) return;
+  if (!kForced && !config_.check_invariants_every_op) [[likely]] return;
+  CheckOrDie(what);
+}
+
+void PageAllocator::CheckOrDie(const char* what) const {
   absl::Status s = CheckInvariants();
   FRAGLAB_CHECK_MSG(s.ok(), "after %s at time %llu: %s", what, static_cast<unsigned long long>(now_),
                     std::string(s.message()).c_str());
+}
+
+void PageAllocator::NarrateAllocBegin(const AllocRequest& req, MigrateType t) {
+  Say({.kind = DecisionKind::kAllocBegin, .cpu = req.cpu, .order = req.order, .type = Num(t),
+       .text = absl::StrFormat("alloc order-%d %s cpu%d gfp %#x (%s)", req.order, TName(t), req.cpu, req.gfp,
+                               OwnerKindName(req.owner))});
 }
 
 uint64_t PageAllocator::Allocate(const AllocRequest& req) {
@@ -1568,16 +1609,28 @@ uint64_t PageAllocator::Allocate(const AllocRequest& req) {
   // Preferred zone: the first zone of the zonelist.
   const std::vector<int>& zl = Zonelist(req.node, highest);
   const int preferred = zl.empty() ? -1 : zl[0];
-  if (narrating()) [[unlikely]] {
-    Say({.kind = DecisionKind::kAllocBegin, .cpu = req.cpu, .order = req.order, .type = Num(t),
-         .text = absl::StrFormat("alloc order-%d %s cpu%d gfp %#x (%s)", req.order, TName(t), req.cpu, req.gfp,
-                                 OwnerKindName(req.owner))});
-  }
+  if (narrating()) [[unlikely]] NarrateAllocBegin(req, t);
   if (preferred < 0) return FinishAlloc(req, t, kNil);
   int zone = -1;
   // Fast path: LOW watermark, ALLOC_NOFRAGMENT when the preferred zone is Normal.
   uint32_t flags = alloc::kWmarkLow | NoFragmentFlags(zones_[preferred], req.gfp);
-  uint32_t i = GetPageFromFreelist(req, t, highest, flags, &zone);
+  uint32_t i = kNil;
+  if (!narrator_ && !config_.pcp) [[likely]] {
+    // The common case of the zonelist walk, written out: the preferred zone
+    // passes its watermark and has a block of the requested type. This is
+    // exactly what the first iteration of GetPageFromFreelist does without
+    // pcp lists (no HIGHATOMIC flag on the fast path, nothing narrated);
+    // when either test fails nothing has changed and the full walk runs.
+    Zone& z = zones_[preferred];
+    if (WatermarkFast(z, req.order, Mark(z, flags), highest, flags)) {
+      i = RmqueueSmallest(z, req.order, t, req.cpu);
+      if (i != kNil && (flags & alloc::kKswapd) && z.boosted_flag) [[unlikely]] {
+        z.boosted_flag = false;
+        WakeKswapd(z.node, 0, z.type, /*from_boost=*/true);
+      }
+    }
+  }
+  if (i == kNil) i = GetPageFromFreelist(req, t, highest, flags, &zone);
   if (i == kNil) {
     // Slow path, freelist part: wake kswapd, retry at MIN with the slow-path
     // flags. Reclaim and compaction are outside this model.
@@ -1600,6 +1653,23 @@ uint64_t PageAllocator::Allocate(const AllocRequest& req) {
   return pfn;
 }
 
+void PageAllocator::ReportFree(uint64_t pfn, int order, int cpu) {
+  const uint32_t i = static_cast<uint32_t>(pfn - base_pfn_);
+  if (narrating()) {
+    Say({.kind = DecisionKind::kFree, .cpu = cpu, .pfn = pfn, .order = order,
+         .type = Num(BlockType(i)),
+         .text = absl::StrFormat("free pfn %#x order %d cpu%d (pageblock type %s)", pfn, order, cpu,
+                                 TName(BlockType(i)))});
+  }
+  if (sink_) {
+    fl_page_free e;
+    InitRecord(e, FL_EV_PAGE_FREE, now_, static_cast<uint16_t>(cpu));
+    e.pfn = pfn;
+    e.order = static_cast<uint32_t>(order);
+    Emit(e.hdr);
+  }
+}
+
 absl::Status PageAllocator::Free(uint64_t pfn, int order, int cpu) {
   if (pfn < base_pfn_ || pfn - base_pfn_ >= n_pages_) {
     return absl::InvalidArgumentError(absl::StrFormat("free of pfn %#x: outside the machine", pfn));
@@ -1619,19 +1689,7 @@ absl::Status PageAllocator::Free(uint64_t pfn, int order, int cpu) {
         "free of pfn %#x order %d: the block there was allocated with order %d", pfn, order, OrderOf(s)));
   }
   Zone& z = zones_[ZoneOfPfn(pfn)];
-  if (narrating()) [[unlikely]] {
-    Say({.kind = DecisionKind::kFree, .cpu = cpu, .pfn = pfn, .order = order,
-         .type = Num(BlockType(i)),
-         .text = absl::StrFormat("free pfn %#x order %d cpu%d (pageblock type %s)", pfn, order, cpu,
-                                 TName(BlockType(i)))});
-  }
-  if (sink_) {
-    fl_page_free e;
-    InitRecord(e, FL_EV_PAGE_FREE, now_, static_cast<uint16_t>(cpu));
-    e.pfn = pfn;
-    e.order = static_cast<uint32_t>(order);
-    Emit(e.hdr);
-  }
+  if (narrator_ || sink_) [[unlikely]] ReportFree(pfn, order, cpu);
   state_[i] = 0;
   aux_[i] = 0;
   bool pcp_order = order <= kCostlyOrder || (config_.thp && order == kPageblockOrder);

@@ -307,6 +307,21 @@ class PageAllocator {
   void Expand(Zone& z, uint32_t i, int low, int high, MigrateType t);
   void FreeOnePage(Zone& z, uint32_t i, int order, MigrateType t, bool to_tail);
   void FreeToBuddy(Zone& z, uint32_t i, int order);
+  // Narration and event emission of the hot paths live in separate cold
+  // functions so that the fast path keeps a small frame (order-0 speed).
+  [[gnu::cold, gnu::noinline]] void NarrateSplit(const Zone& z, uint32_t half, int order, MigrateType t);
+  [[gnu::cold, gnu::noinline]] void NarrateMerge(const Zone& z, uint32_t i, uint32_t b, int order);
+  [[gnu::cold, gnu::noinline]] void NarratePlace(const Zone& z, uint32_t i, int order, MigrateType t,
+                                                 bool tail, bool to_tail);
+  [[gnu::cold, gnu::noinline]] void NarrateListSearch(const Zone& z, int order, int found_order,
+                                                      MigrateType t, uint32_t i);
+  [[gnu::noinline]] void EmitZoneLocked(uint32_t i, int order, MigrateType t, int cpu);
+  [[gnu::cold, gnu::noinline]] void NarrateNoFragmentDropped(int zone);
+  [[gnu::cold, gnu::noinline]] void NarrateZone(int zi, int order, bool pass, int64_t mark, int highest,
+                                                uint32_t flags);
+  [[gnu::cold, gnu::noinline]] void NarrateAllocBegin(const AllocRequest& req, MigrateType t);
+  [[gnu::noinline]] void ReportAllocEnd(const AllocRequest& req, MigrateType t, uint64_t pfn);
+  [[gnu::noinline]] void ReportFree(uint64_t pfn, int order, int cpu);
 
   // Pageblocks.
   MigrateType BlockType(uint32_t i) const;
@@ -347,9 +362,12 @@ class PageAllocator {
   void WakeKswapd(int node, int order, int highest, bool from_boost);
   uint64_t FinishAlloc(const AllocRequest& req, MigrateType t, uint32_t i);
   bool ValidateRequest(const AllocRequest& req);
+  // The slow part of ValidateRequest: sets last_error_ and returns false.
+  [[gnu::cold, gnu::noinline]] bool RejectRequest(const AllocRequest& req);
   // With config_.check_invariants_every_op (or FRAGLAB_SIM_CHECK_EVERY_OP in
   // a Debug build), aborts on the first broken invariant after `what`.
   void MaybeCheck(const char* what) const;
+  [[gnu::cold, gnu::noinline]] void CheckOrDie(const char* what) const;
 
   // Watermarks.
   void SetupWatermarks();
