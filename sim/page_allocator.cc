@@ -288,6 +288,7 @@ absl::Status PageAllocator::Init() {
       i = j;
     }
   }
+  kswapd_.assign(static_cast<size_t>(config_.nodes), KswapdState{});
   zonelists_.resize(static_cast<size_t>(config_.nodes) * kNumZoneTypes);
   for (int node = 0; node < config_.nodes; ++node) {
     for (int highest = 0; highest < kNumZoneTypes; ++highest) {
@@ -1079,7 +1080,7 @@ uint32_t PageAllocator::RmqueueSteal(Zone& z, int order, MigrateType t, int cpu)
   // A fallback boosted the watermark: wake kswapd once the zone lock is gone.
   if ((flags & alloc::kKswapd) && z.boosted_flag) {
     z.boosted_flag = false;
-    WakeKswapd(z.node, 0, z.type, /*from_boost=*/true);
+    WakeKswapd(z.node, 0, z.type, /*from_boost=*/true, 0, true);
   }
   return i;
 }
@@ -1307,6 +1308,10 @@ void PageAllocator::DrainCpuPcp(int cpu) {
   for (Zone& z : zones_) DrainPcp(z, z.pcp[cpu], cpu);
 }
 
+void PageAllocator::ClearBelowHigh(int zone) {
+  if (zone >= 0 && zone < num_zones()) zones_[zone].below_high = false;
+}
+
 void PageAllocator::PcpDecayTick() {
   if (config_.pcp_tuning != PcpTuning::kAuto) return;
   // decay_pcp_high.
@@ -1421,10 +1426,6 @@ uint32_t PageAllocator::GfpToAllocFlags(uint64_t g, int order) const {
   }
   if (config_.defrag_mode) flags |= alloc::kNoFragment;
   return flags;
-}
-
-void PageAllocator::WakeKswapd(int node, int order, int highest, bool from_boost) {
-  kswapd_wakeups_.push_back({node, order, highest, from_boost});
 }
 
 std::vector<KswapdWakeup> PageAllocator::TakeKswapdWakeups() {
@@ -1626,29 +1627,12 @@ uint64_t PageAllocator::Allocate(const AllocRequest& req) {
       i = RmqueueSmallest(z, req.order, t, req.cpu);
       if (i != kNil && (flags & alloc::kKswapd) && z.boosted_flag) [[unlikely]] {
         z.boosted_flag = false;
-        WakeKswapd(z.node, 0, z.type, /*from_boost=*/true);
+        WakeKswapd(z.node, 0, z.type, /*from_boost=*/true, 0, true);
       }
     }
   }
   if (i == kNil) i = GetPageFromFreelist(req, t, highest, flags, &zone);
-  if (i == kNil) {
-    // Slow path, freelist part: wake kswapd, retry at MIN with the slow-path
-    // flags. Reclaim and compaction are outside this model.
-    flags = GfpToAllocFlags(req.gfp, req.order);
-    if (flags & alloc::kKswapd) {
-      int o = config_.defrag_mode ? std::max(req.order, kPageblockOrder) : req.order;
-      for (int k = 0; k < config_.nodes; ++k) WakeKswapd((req.node + k) % config_.nodes, o, highest, false);
-    }
-    i = GetPageFromFreelist(req, t, highest, flags, &zone);
-    if (i == kNil && config_.defrag_mode && (flags & alloc::kNoFragment) &&
-        (req.gfp & gfp::kDirectReclaim)) {
-      // defrag_mode: fragmenting fallback only once the slow path is out of
-      // options (here: right away, since reclaim/compaction are not modelled).
-      flags &= ~alloc::kNoFragment;
-      i = GetPageFromFreelist(req, t, highest, flags, &zone);
-    }
-  }
-  uint64_t pfn = FinishAlloc(req, t, i);
+  uint64_t pfn = i != kNil ? FinishAlloc(req, t, i) : AllocateSlow(req, t, highest);
   MaybeCheck("Allocate");
   return pfn;
 }
@@ -1753,6 +1737,414 @@ absl::Status PageAllocator::SetOwner(uint64_t pfn, OwnerKind owner) {
   uint8_t& a = aux_[pfn - base_pfn_];
   a = static_cast<uint8_t>((a & 0xe0) | static_cast<uint8_t>(owner));
   return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Reclaim: kswapd and direct reclaim (§5.5, mm/vmscan.c), and the slow path
+// (__alloc_pages_slowpath, §5). Model choices, all deterministic:
+// - kswapd never runs inside an allocation. A wake-up marks the node's
+//   kswapd pending; AdvanceTime runs pending kswapds first, at the time the
+//   clock stood at when it was called (node order), before anything due
+//   later. Within one operation of the caller, pressure is therefore met by
+//   the slow path (MIN watermark, then direct reclaim), as on a kernel
+//   whose kswapd cannot keep up.
+// - Reclaim asks the owner model (PageUser::Reclaim) for pages. It reports
+//   only what it freed, so pgscan_* counts the same pages as pgsteal_*.
+// - A kswapd pass asks for the pages still missing to the watermark
+//   (at least SWAP_CLUSTER_MAX); it stops when the node is balanced, after
+//   the boost was reclaimed, or when a pass frees nothing (the owner model
+//   gave all it had: further priorities would find nothing either).
+
+namespace {
+constexpr int kMaxReclaimRetries = 16;   // MAX_RECLAIM_RETRIES
+constexpr int kMaxCompactRetries = 16;   // MAX_COMPACT_RETRIES
+constexpr uint64_t kSwapClusterMax = 32; // SWAP_CLUSTER_MAX
+// compact_result values (reference §3) the slow path looks at.
+constexpr int kCompactResultSkipped = 1;
+constexpr int kCompactResultDeferred = 2;
+constexpr int kCompactResultSuccess = 8;
+constexpr uint64_t kPcpDecayPeriod = 1000000000;  // one simulated second
+}  // namespace
+
+bool PageAllocator::NodeBalanced(int node, int order, int highest) const {
+  // pgdat_balanced: one eligible zone at its high watermark (boost
+  // included) for `order` is enough; a node without eligible zones is
+  // balanced by definition.
+  bool any = false;
+  for (int zt = 0; zt <= highest; ++zt) {
+    int zi = FindZone(node, static_cast<ZoneType>(zt));
+    if (zi < 0 || zones_[zi].managed == 0) continue;
+    any = true;
+    const Zone& z = zones_[zi];
+    if (WatermarkOk(z, order, static_cast<int64_t>(z.wmark[2] + z.boost), highest, 0, z.free_pages)) return true;
+  }
+  return !any;
+}
+
+bool PageAllocator::NodeBoosted(int node, int highest) const {
+  for (int zt = highest; zt >= 0; --zt) {
+    int zi = FindZone(node, static_cast<ZoneType>(zt));
+    if (zi >= 0 && zones_[zi].managed > 0 && zones_[zi].boost > 0) return true;
+  }
+  return false;
+}
+
+void PageAllocator::WakeKswapd(int node, int order, int highest, bool from_boost, uint64_t gfp_flags,
+                               bool record) {
+  if (record) kswapd_wakeups_.push_back({node, order, highest, from_boost});
+  if (node < 0 || node >= config_.nodes) return;
+  // wakeup_kswapd for the node's first zone of the walk (its highest
+  // populated zone up to `highest`).
+  int zid = -1;
+  for (int zt = highest; zt >= 0 && zid < 0; --zt) {
+    int zi = FindZone(node, static_cast<ZoneType>(zt));
+    if (zi >= 0 && zones_[zi].managed > 0) zid = zt;
+  }
+  if (zid < 0) return;
+  KswapdState& k = kswapd_[node];
+  k.order = std::max(k.order, order);
+  k.highest_zoneidx = std::max(k.highest_zoneidx, highest);
+  // Already woken and not yet run: nothing more to do (no event).
+  if (k.pending) return;
+  // Hopeless node, or balanced and not boosted: kswapd stays asleep; a
+  // caller that cannot reclaim directly gets kcompactd instead.
+  if (k.failures >= kMaxReclaimRetries || (NodeBalanced(node, order, highest) && !NodeBoosted(node, highest))) {
+    if (!(gfp_flags & gfp::kDirectReclaim)) WakeupKcompactd(node, order, highest);
+    return;
+  }
+  if (sink_) {
+    fl_kswapd e;
+    InitRecord(e, FL_EV_KSWAPD_WAKEUP, now_, 0);
+    e.gfp_flags = gfp_flags;
+    e.nid = node;
+    e.zid = zid;
+    e.order = order;
+    Emit(e.hdr);
+  }
+  k.pending = true;
+}
+
+void PageAllocator::WakeAllKswapds(const AllocRequest& req, int order, int highest, bool record) {
+  // wake_all_kswapds: every node of the zonelist once, in walk order.
+  if (config_.defrag_mode) order = std::max(order, kPageblockOrder);
+  int last_node = -1;
+  for (int zi : Zonelist(req.node, highest)) {
+    if (zones_[zi].node == last_node) continue;
+    last_node = zones_[zi].node;
+    WakeKswapd(last_node, order, highest, /*from_boost=*/false, req.gfp, record);
+  }
+}
+
+uint64_t PageAllocator::ReclaimFromOwners(int node, int highest, uint64_t nr_to_reclaim, int order, bool direct) {
+  if (page_user_ == nullptr || nr_to_reclaim == 0) return 0;
+  ReclaimRequest r;
+  r.node = node;
+  r.highest_zone_type = highest;
+  r.nr_to_reclaim = nr_to_reclaim;
+  r.order = order;
+  r.direct = direct;
+  uint64_t freed = page_user_->Reclaim(r);
+  if (direct) {
+    vm_events_.pgscan_direct += freed;
+    vm_events_.pgsteal_direct += freed;
+  } else {
+    vm_events_.pgscan_kswapd += freed;
+    vm_events_.pgsteal_kswapd += freed;
+  }
+  // shrink_node: a node that gave pages back is not hopeless any more.
+  if (freed > 0) kswapd_[node].failures = 0;
+  return freed;
+}
+
+uint64_t PageAllocator::KswapdDeficit(int node, int order, int highest) const {
+  // Pages missing until the first eligible zone would be balanced (the
+  // smallest shortfall over the eligible zones), at least SWAP_CLUSTER_MAX.
+  uint64_t best = ~uint64_t{0};
+  for (int zt = 0; zt <= highest; ++zt) {
+    int zi = FindZone(node, static_cast<ZoneType>(zt));
+    if (zi < 0 || zones_[zi].managed == 0) continue;
+    const Zone& z = zones_[zi];
+    int64_t need = static_cast<int64_t>(z.wmark[2] + z.boost + z.lowmem_reserve[highest]) + 1 +
+                   UnusableFree(z, order, 0) - z.free_pages;
+    best = std::min(best, static_cast<uint64_t>(std::max<int64_t>(need, 0)));
+  }
+  if (best == ~uint64_t{0}) best = 0;
+  return std::max(best, kSwapClusterMax);
+}
+
+int PageAllocator::BalanceNode(int node, int order, int highest) {
+  // balance_pgdat. The boost of each eligible zone is noted first: boosted
+  // reclaim frees that many pages even when the node is balanced, and the
+  // noted boost is taken off the zones at the end.
+  uint64_t zone_boosts[kNumZoneTypes] = {};
+  uint64_t nr_boost_reclaim = 0;
+  for (int zt = 0; zt <= highest; ++zt) {
+    int zi = FindZone(node, static_cast<ZoneType>(zt));
+    if (zi < 0 || zones_[zi].managed == 0) continue;
+    zone_boosts[zt] = zones_[zi].boost;
+    nr_boost_reclaim += zones_[zi].boost;
+  }
+  const bool boosted = nr_boost_reclaim > 0;
+  uint64_t total = 0;
+  for (;;) {
+    bool balanced = NodeBalanced(node, order, highest);
+    // An imbalanced node is reclaimed normally; boosting waits.
+    if (!balanced && nr_boost_reclaim) nr_boost_reclaim = 0;
+    if (!nr_boost_reclaim && balanced) break;
+    uint64_t want = nr_boost_reclaim ? std::max(nr_boost_reclaim, kSwapClusterMax) : KswapdDeficit(node, order, highest);
+    uint64_t freed = ReclaimFromOwners(node, highest, want, order, /*direct=*/false);
+    total += freed;
+    if (freed == 0) break;
+    nr_boost_reclaim -= std::min(nr_boost_reclaim, freed);
+    // kswapd_shrink_node: a high-order kswapd falls back to order 0 once
+    // it reclaimed compact_gap(order) pages; compaction does the rest.
+    if (order > 0 && total >= (uint64_t{2} << order)) order = 0;
+  }
+  if (total == 0 && !NodeBalanced(node, order, highest)) ++kswapd_[node].failures;
+  if (boosted) {
+    for (int zt = 0; zt <= highest; ++zt) {
+      int zi = FindZone(node, static_cast<ZoneType>(zt));
+      if (zi < 0) continue;
+      zones_[zi].boost -= std::min(zones_[zi].boost, zone_boosts[zt]);
+    }
+    // There is likely room now: let kcompactd defragment pageblocks.
+    WakeupKcompactd(node, kPageblockOrder, highest);
+  }
+  return order;
+}
+
+void PageAllocator::RunKswapd(int node) {
+  KswapdState& k = kswapd_[node];
+  if (!k.pending) return;
+  const int order = k.order;
+  const int highest = k.highest_zoneidx < 0 ? kNumZoneTypes - 1 : k.highest_zoneidx;
+  k.pending = false;
+  k.order = 0;
+  k.highest_zoneidx = -1;
+  if (sink_) {
+    fl_kswapd e;
+    InitRecord(e, FL_EV_KSWAPD_WAKE, now_, 0);
+    e.nid = node;
+    e.zid = highest;
+    e.order = order;
+    Emit(e.hdr);
+  }
+  ++vm_events_.kswapd_wake;
+  const int reclaim_order = BalanceNode(node, order, highest);
+  // kswapd_try_to_sleep: a balanced node clears ZONE_BELOW_HIGH on its
+  // zones that are at their high watermark and wakes kcompactd for the
+  // order kswapd was asked for.
+  if (NodeBalanced(node, reclaim_order, highest)) {
+    for (int zt = 0; zt <= highest; ++zt) {
+      int zi = FindZone(node, static_cast<ZoneType>(zt));
+      if (zi < 0 || zones_[zi].managed == 0) continue;
+      const Zone& z = zones_[zi];
+      if (WatermarkOk(z, 0, static_cast<int64_t>(z.wmark[2] + z.boost), highest, 0, z.free_pages)) ClearBelowHigh(zi);
+    }
+    WakeupKcompactd(node, order, highest);
+  }
+  if (sink_) {
+    fl_kswapd e;
+    InitRecord(e, FL_EV_KSWAPD_SLEEP, now_, 0);
+    e.nid = node;
+    Emit(e.hdr);
+  }
+}
+
+uint64_t PageAllocator::DirectReclaim(const AllocRequest& req, int highest) {
+  // __perform_reclaim -> try_to_free_pages: SWAP_CLUSTER_MAX pages from the
+  // nodes of the zonelist, in walk order, stopping once enough came back.
+  ++vm_events_.allocstall;
+  if (sink_) {
+    fl_direct_reclaim e;
+    InitRecord(e, FL_EV_DIRECT_RECLAIM_BEGIN, now_, static_cast<uint16_t>(req.cpu));
+    e.gfp_flags = req.gfp;
+    e.order = req.order;
+    Emit(e.hdr);
+  }
+  uint64_t freed = 0;
+  int last_node = -1;
+  for (int zi : Zonelist(req.node, highest)) {
+    if (zones_[zi].node == last_node) continue;
+    last_node = zones_[zi].node;
+    freed += ReclaimFromOwners(last_node, highest, kSwapClusterMax - freed, req.order, /*direct=*/true);
+    if (freed >= kSwapClusterMax) break;
+  }
+  if (sink_) {
+    fl_direct_reclaim e;
+    InitRecord(e, FL_EV_DIRECT_RECLAIM_END, now_, static_cast<uint16_t>(req.cpu));
+    e.nr_reclaimed = freed;
+    Emit(e.hdr);
+  }
+  return freed;
+}
+
+uint64_t PageAllocator::ZoneReclaimablePages(int zone) const {
+  // zone_reclaimable_pages: the file LRU of the zone (anonymous pages only
+  // count with swap, which the owner model does not reclaim here).
+  const Zone& z = zones_[zone];
+  uint64_t n = 0;
+  for (uint32_t i = z.start; i < z.end;) {
+    uint8_t s = state_[i];
+    if (KindOf(s) == kKindNone) {
+      ++i;
+      continue;
+    }
+    if (KindOf(s) == kKindAlloc && static_cast<OwnerKind>(aux_[i] & 0x1f) == OwnerKind::kFile) {
+      n += uint64_t{1} << OrderOf(s);
+    }
+    i += 1u << OrderOf(s);
+  }
+  return n;
+}
+
+bool PageAllocator::ShouldReclaimRetry(const AllocRequest& req, int highest, uint32_t flags, bool progress,
+                                       int* no_progress_loops) {
+  // should_reclaim_retry: costly orders always count as no progress.
+  if (progress && req.order <= kCostlyOrder) {
+    *no_progress_loops = 0;
+  } else {
+    ++*no_progress_loops;
+  }
+  if (*no_progress_loops > kMaxReclaimRetries) {
+    // Before giving up, the HIGHATOMIC reserve is handed back.
+    return UnreserveHighAtomic(req.node, static_cast<ZoneType>(highest), GfpMigratetype(req.gfp), true);
+  }
+  // Would the request pass the MIN watermark in some zone if everything
+  // reclaimable there were freed?
+  for (int zi : Zonelist(req.node, highest)) {
+    const Zone& z = zones_[zi];
+    int64_t available = z.free_pages + static_cast<int64_t>(ZoneReclaimablePages(zi));
+    if (WatermarkOk(z, req.order, static_cast<int64_t>(z.wmark[0]), highest, flags, available)) return true;
+  }
+  return false;
+}
+
+bool PageAllocator::ShouldCompactRetry(const AllocRequest& req, int highest, uint32_t flags, int compact_result,
+                                       int* prio, int* retries) {
+  // should_compact_retry.
+  if (req.order == 0) return false;
+  // Skipped for want of order-0 targets: retry if reclaim can give them.
+  if (compact_result == kCompactResultSkipped) return CompactionZonelistSuitable(req, highest, flags);
+  if (compact_result == kCompactResultSuccess) {
+    // Compaction made a block but someone else got it: a few more tries
+    // (a quarter as many for costly orders, which may fail).
+    int max_retries = req.order > kCostlyOrder ? kMaxCompactRetries / 4 : kMaxCompactRetries;
+    if (++*retries <= max_retries) return true;
+  }
+  // Otherwise try harder: costly orders stop at SYNC_LIGHT.
+  int min_prio = req.order > kCostlyOrder ? kCompactPrioSyncLight : kCompactPrioSyncFull;
+  if (*prio > min_prio) {
+    --*prio;
+    *retries = 0;
+    return true;
+  }
+  return false;
+}
+
+uint64_t PageAllocator::AllocateSlow(const AllocRequest& req, MigrateType t, int highest) {
+  // __alloc_pages_slowpath (§5). No OOM killer: where the kernel would
+  // kill a task and retry, the request fails (alloc_fail).
+  const bool can_direct_reclaim = req.gfp & gfp::kDirectReclaim;
+  const bool costly = req.order > kCostlyOrder;
+  // gfp_compaction_allowed. Without a page user nobody could be told that a
+  // block moved (a bare allocator driven by pfns: allocator tests, replay),
+  // so the slow path does not compact then.
+  const bool can_compact = (req.gfp & gfp::kIo) && req.order > 0 && page_user_ != nullptr;
+  int zone = -1;
+  uint32_t flags = GfpToAllocFlags(req.gfp, req.order);
+  if (flags & alloc::kKswapd) WakeAllKswapds(req, req.order, highest, /*record=*/true);
+  uint32_t i = GetPageFromFreelist(req, t, highest, flags, &zone);
+  if (i != kNil) return FinishAlloc(req, t, i);
+
+  int compact_prio = kCompactPrioSyncLight;  // DEF_COMPACT_PRIORITY
+  int compact_result = kCompactResultSkipped;
+  int compaction_retries = 0;
+  int no_progress_loops = 0;
+  // Costly orders, and non-movable high orders, try async compaction
+  // before reclaiming.
+  if (can_direct_reclaim && can_compact && (costly || t != kMovable)) {
+    uint64_t pfn = kNoPfn;
+    compact_result = TryDirectCompaction(req, t, highest, flags, kCompactPrioAsync, &pfn);
+    if (pfn != kNoPfn) return pfn;
+    if (costly && (req.gfp & gfp::kNoretry)) {
+      // Whole-pageblock requests whose compaction was skipped (zones below
+      // their watermarks) or deferred give up at once; otherwise they keep
+      // to async compaction.
+      if (compact_result == kCompactResultSkipped || compact_result == kCompactResultDeferred) {
+        return FailAlloc(req, t);
+      }
+      compact_prio = kCompactPrioAsync;
+    }
+  }
+  for (;;) {
+    if (flags & alloc::kKswapd) WakeAllKswapds(req, req.order, highest, /*record=*/false);
+    i = GetPageFromFreelist(req, t, highest, flags, &zone);
+    if (i != kNil) return FinishAlloc(req, t, i);
+    // Atomic requests neither reclaim nor compact.
+    if (!can_direct_reclaim) break;
+    // __alloc_pages_direct_reclaim: after progress, one retry, and if that
+    // fails hand back a HIGHATOMIC block and drain the pcp lists, then once
+    // more.
+    const uint64_t progress = DirectReclaim(req, highest);
+    if (progress > 0) {
+      i = GetPageFromFreelist(req, t, highest, flags, &zone);
+      if (i == kNil) {
+        UnreserveHighAtomic(req.node, static_cast<ZoneType>(highest), t, false);
+        DrainAllPcp();
+        i = GetPageFromFreelist(req, t, highest, flags, &zone);
+      }
+      if (i != kNil) return FinishAlloc(req, t, i);
+    }
+    if (can_compact) {
+      uint64_t pfn = kNoPfn;
+      compact_result = TryDirectCompaction(req, t, highest, flags, compact_prio, &pfn);
+      if (pfn != kNoPfn) return pfn;
+    }
+    if (req.gfp & gfp::kNoretry) break;
+    // Costly requests retry only with __GFP_RETRY_MAYFAIL and compaction.
+    if (costly && (!can_compact || !(req.gfp & gfp::kRetryMayfail))) break;
+    if (ShouldReclaimRetry(req, highest, flags, progress > 0, &no_progress_loops)) continue;
+    if (progress > 0 && can_compact &&
+        ShouldCompactRetry(req, highest, flags, compact_result, &compact_prio, &compaction_retries)) {
+      continue;
+    }
+    break;
+  }
+  // defrag_mode (6.15+): only now, with reclaim and compaction exhausted, may
+  // a blocking request fragment.
+  if (config_.defrag_mode && (flags & alloc::kNoFragment) && can_direct_reclaim) {
+    flags &= ~alloc::kNoFragment;
+    i = GetPageFromFreelist(req, t, highest, flags, &zone);
+    if (i != kNil) return FinishAlloc(req, t, i);
+  }
+  return FailAlloc(req, t);
+}
+
+uint64_t PageAllocator::FailAlloc(const AllocRequest& req, MigrateType t) {
+  ++vm_events_.alloc_fail;
+  return FinishAlloc(req, t, kNil);
+}
+
+void PageAllocator::AdvanceTime(uint64_t now) {
+  if (now < now_) now = now_;
+  // kswapd first, at the time its wake-ups were made (the clock as it
+  // stands); what it wakes (kcompactd) follows.
+  for (int n = 0; n < config_.nodes; ++n) RunKswapd(n);
+  kswapd_wakeups_.clear();
+  KcompactdBackground(now_);
+  // Then, in time order, kcompactd's timeouts and the pcp decay ticks; at
+  // equal times kcompactd goes first.
+  while (next_pcp_decay_ <= now) {
+    const uint64_t tick = next_pcp_decay_;
+    if (tick > now_) KcompactdBackground(tick);
+    now_ = std::max(now_, tick);
+    PcpDecayTick();
+    next_pcp_decay_ += kPcpDecayPeriod;
+  }
+  KcompactdBackground(now);
+  now_ = now;
+  MaybeCheck("AdvanceTime");
 }
 
 // ---------------------------------------------------------------------------
@@ -1997,6 +2389,7 @@ size_t PageAllocator::MemoryBytes() const {
   for (const Zone& z : zones_) bytes += z.pcp.capacity() * sizeof(Pcp);
   bytes += zone_by_start_.capacity() * sizeof(int);
   bytes += kswapd_wakeups_.capacity() * sizeof(KswapdWakeup);
+  bytes += kswapd_.capacity() * sizeof(KswapdState);
   bytes += config_.zones.capacity() * sizeof(ZoneConfig) + config_.cpu_node.capacity() * sizeof(int);
   for (const auto& zc : config_.zones)
     bytes += (zc.holes.capacity() + zc.reserved.capacity()) * sizeof(PfnRange);

@@ -124,10 +124,14 @@ class PageAllocator {
   ~PageAllocator();
 
   // ---- Operations -------------------------------------------------------
-  // alloc_pages(): fast path, then the slow path's freelist attempt at the MIN
-  // watermark with the slow-path flags (reclaim and compaction are not part
-  // of this model yet). Returns the first pfn of the block, or kNoPfn when no
-  // zone could serve it. Emits mm_page_alloc either way. Requests with an
+  // alloc_pages(): fast path (LOW watermark, NOFRAGMENT), then the slow
+  // path: kswapd wake-ups, the MIN watermark with the slow-path flags, async
+  // compaction first for costly or non-movable high orders, direct reclaim,
+  // direct compaction with rising priority and the kernel's retry rules
+  // (__GFP_NORETRY, __GFP_RETRY_MAYFAIL, atomic requests neither reclaim nor
+  // compact). Where the kernel would invoke the OOM killer the request fails
+  // and alloc_fail counts. Returns the first pfn of the block, or kNoPfn.
+  // Emits mm_page_alloc either way. Requests with an
   // order > 10, a CPU or node out of range, or both mobility gfp bits set
   // are rejected with kNoPfn and an InvalidArgument kept in last_error().
   uint64_t Allocate(const AllocRequest& req);
@@ -231,7 +235,9 @@ class PageAllocator {
   bool UnreserveHighAtomic(int node, ZoneType highest, MigrateType type, bool force);
   // Clears ZONE_BELOW_HIGH (kswapd found the zone balanced; 6.7+ pcp tuning).
   void ClearBelowHigh(int zone);
-  // Kswapd wake-ups requested since the last call, in request order.
+  // Kswapd wake-ups requested since the last call or the last AdvanceTime
+  // (which consumes them), in request order, including those that found
+  // the node balanced.
   std::vector<KswapdWakeup> TakeKswapdWakeups();
 
   // ---- Time, outputs ----------------------------------------------------
@@ -359,8 +365,46 @@ class PageAllocator {
   void ReserveHighAtomic(Zone& z, uint32_t i, int order);
   uint32_t NoFragmentFlags(const Zone& preferred, uint64_t gfp) const;
   uint32_t GfpToAllocFlags(uint64_t gfp, int order) const;
-  void WakeKswapd(int node, int order, int highest, bool from_boost);
   uint64_t FinishAlloc(const AllocRequest& req, MigrateType t, uint32_t i);
+  // Counts alloc_fail and finishes a failed request (event, narration).
+  uint64_t FailAlloc(const AllocRequest& req, MigrateType t);
+
+  // Reclaim and the slow path (§5, §5.5; page_allocator.cc "Reclaim").
+  // wakeup_kswapd: records the request, updates the node's pending order
+  // and class zone, and marks kswapd to run at the next AdvanceTime unless
+  // the node is hopeless or balanced and unboosted (then kcompactd may be
+  // woken instead). gfp 0 for the boost wake-up after a fallback. With
+  // `record`, the request is kept for TakeKswapdWakeups (a slow path records
+  // its first wake-up round only, not the repeats of its retries).
+  void WakeKswapd(int node, int order, int highest, bool from_boost, uint64_t gfp_flags, bool record);
+  // wake_all_kswapds: each node of the request's zonelist once.
+  void WakeAllKswapds(const AllocRequest& req, int order, int highest, bool record);
+  // pgdat_balanced / pgdat_watermark_boosted for zones up to `highest`.
+  bool NodeBalanced(int node, int order, int highest) const;
+  bool NodeBoosted(int node, int highest) const;
+  // One call of PageUser::Reclaim with the counters it feeds; 0 without a
+  // page user.
+  uint64_t ReclaimFromOwners(int node, int highest, uint64_t nr_to_reclaim, int order, bool direct);
+  // Pages one kswapd pass asks for (shortfall to the nearest balanced zone,
+  // at least SWAP_CLUSTER_MAX).
+  uint64_t KswapdDeficit(int node, int order, int highest) const;
+  // balance_pgdat; returns the order kswapd ended at (0 after a high-order
+  // pass reclaimed compact_gap pages).
+  int BalanceNode(int node, int order, int highest);
+  // One run of a woken kswapd: wake event, balance, sleep event.
+  void RunKswapd(int node);
+  // try_to_free_pages for a request: allocstall, begin/end events; returns
+  // the pages reclaimed.
+  uint64_t DirectReclaim(const AllocRequest& req, int highest);
+  // zone_reclaimable_pages: allocated file pages of the zone. O(blocks).
+  uint64_t ZoneReclaimablePages(int zone) const;
+  bool ShouldReclaimRetry(const AllocRequest& req, int highest, uint32_t flags, bool progress,
+                          int* no_progress_loops);
+  bool ShouldCompactRetry(const AllocRequest& req, int highest, uint32_t flags, int compact_result, int* prio,
+                          int* retries);
+  // __alloc_pages_slowpath after the fast path failed; returns the pfn (the
+  // request is finished: event emitted) or kNoPfn.
+  [[gnu::noinline]] uint64_t AllocateSlow(const AllocRequest& req, MigrateType t, int highest);
   bool ValidateRequest(const AllocRequest& req);
   // The slow part of ValidateRequest: sets last_error_ and returns false.
   [[gnu::cold, gnu::noinline]] bool RejectRequest(const AllocRequest& req);
@@ -423,6 +467,16 @@ class PageAllocator {
     return zonelists_[static_cast<size_t>(node) * kNumZoneTypes + static_cast<size_t>(highest)];
   }
   std::vector<KswapdWakeup> kswapd_wakeups_;
+  // Per node: kswapd's pending wake-up (kswapd_order, kswapd_highest_zoneidx
+  // with -1 for none) and kswapd_failures.
+  struct KswapdState {
+    bool pending = false;
+    int order = 0;
+    int highest_zoneidx = -1;
+    int failures = 0;
+  };
+  std::vector<KswapdState> kswapd_;
+  uint64_t next_pcp_decay_ = 1000000000;  // logical time of the next PcpDecayTick in AdvanceTime
   PageUser* page_user_ = nullptr;
   VmEventCounters vm_events_;
 
