@@ -6,6 +6,12 @@
 // delivers them. After each phase: a map of the pageblocks (one character
 // per pageblock, coloured by migratetype on a terminal; analysis/
 // pageblock_picture.h) and the free lists per order and type.
+//
+// Kernel-model phases (anon, pin, pagecache, ...) make thousands of
+// allocator calls; the model reports them in batches ("anon 'fill' 1 GiB
+// base ...: faults try order 0 ...", then the outcome), and under each
+// batch only the first kDecisionsPerStep decisions are printed, followed by
+// how many were left out.
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,23 +124,38 @@ std::string FreeLists(const sim::PageAllocator& a, const std::string& indent) {
   return out;
 }
 
+// Decisions printed under one batched kernel-model step.
+constexpr uint64_t kDecisionsPerStep = 20;
+
 class Explainer final : public sim::Narrator, public sim::RunObserver {
  public:
   Explainer(const ExplainOptions& opt, const std::string& file) : opt_(opt), file_(file) {}
 
   void Narrate(const sim::Decision& d) override {
-    if (active_) std::printf("      %s\n", d.text.c_str());
+    if (!active_) return;
+    if (batched_ && ++decisions_ > kDecisionsPerStep) return;
+    std::printf("      %s\n", d.text.c_str());
   }
   void OnPhaseBegin(const scenario::ExpandedPhase& phase) override {
     const int64_t i = static_cast<int64_t>(phase.index);
     active_ = i >= opt_.from && (opt_.to < 0 || i <= opt_.to);
+    // Raw alloc/free phases narrate every decision of every call.
+    batched_ = !scenario::IsSimulatorOnly(phase.phase->op);
+    decisions_ = 0;
     if (active_) std::printf("== phase %s (%s:%d) ==\n", phase.label.c_str(), file_.c_str(), phase.phase->pos.line);
   }
   void OnCall(const std::string& what) override {
+    decisions_ = 0;
     if (active_) std::printf("  %s\n", what.c_str());
   }
   void OnCallDone(const std::string& result) override {
-    if (active_) std::printf("    -> %s\n", result.c_str());
+    if (!active_) return;
+    if (batched_ && decisions_ > kDecisionsPerStep) {
+      std::printf("      ... %llu more allocator decisions not shown\n",
+                  static_cast<unsigned long long>(decisions_ - kDecisionsPerStep));
+    }
+    decisions_ = 0;
+    std::printf("    -> %s\n", result.c_str());
   }
   void OnPhaseEnd(const scenario::ExpandedPhase& phase, const sim::PageAllocator& a,
                   const absl::Status& outcome) override {
@@ -162,6 +183,8 @@ class Explainer final : public sim::Narrator, public sim::RunObserver {
   const ExplainOptions& opt_;
   std::string file_;
   bool active_ = true;
+  bool batched_ = false;
+  uint64_t decisions_ = 0;
 };
 
 int RunExplain(const ExplainOptions& opt) {

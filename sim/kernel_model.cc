@@ -315,11 +315,12 @@ absl::Status KernelModel::DoAnon(const sc::AnonOp& op, const std::string& where)
   anon_tags_[op.tag].push_back(r);
   const AnonRegion& reg0 = regions_[r];
   const std::vector<int> orders = FaultOrders(reg0);
-  std::string sizes = orders.empty() ? std::string("order 0")
-                                     : absl::StrCat("orders ", absl::StrJoin(orders, "/"), " then 0");
-  Step(absl::StrFormat("anon '%s' %s %s, touch %s: faults try %s (large gfp %#x, base gfp %#x) on CPU %d",
-                       op.tag, Mib(bytes), sc::FormatPageSize(op.page_size), sc::TouchOrderName(op.touch),
-                       sizes, ThpGfp(madvised), gfp::kHighuserMovable, cpu_));
+  const std::string sizes =
+      orders.empty() ? absl::StrFormat("order 0 (gfp %#x)", gfp::kHighuserMovable)
+                     : absl::StrFormat("orders %s (gfp %#x), then 0 (gfp %#x)", absl::StrJoin(orders, "/"),
+                                       ThpGfp(madvised), gfp::kHighuserMovable);
+  Step(absl::StrFormat("anon '%s' %s %s, touch %s: faults try %s on CPU %d", op.tag, Mib(bytes),
+                       sc::FormatPageSize(op.page_size), sc::TouchOrderName(op.touch), sizes, cpu_));
   if (op.touch == sc::TouchOrder::kNone) {
     StepDone("mapped only: nothing faulted");
     return absl::OkStatus();

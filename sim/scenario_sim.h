@@ -1,25 +1,34 @@
 // ScenarioSimulator: runs a scenario (common/scenario.h) on the page
 // allocator model (sim/page_allocator.h). It builds the machine from the
-// scenario's [machine] section, walks the expanded phases in run order and
-// performs each one:
+// scenario's [machine] section (or Options::machine), walks the expanded
+// phases in run order and performs each one:
 //
 //   alloc / free / expect   raw allocator operations (simulator only)
-//   snapshot / hold         no allocator work; the phase is still marked
-//   anon, pin, compact ...  the kernel model of user operations is not part
-//                           of the simulator yet: the run stops with an error
-//                           naming the phase and the operation
+//   snapshot                no allocator work; the phase is still marked
+//   hold                    logical time moves on by the duration; the
+//                           background work due meanwhile runs
+//   anon, release, pin, slab, pagecache, thp, probe, compact, drop_caches,
+//   sysctl                  the kernel model (sim/kernel_model.h)
 //
 // Outputs go to an EventSink: FL_EV_PHASE begin/end markers around every
 // phase, the allocator's own events in between, and one FL_EV_SNAPSHOT_ZONE
 // per zone just before each phase's end marker (so analysis/metrics.h sees
-// the state at the end of every phase).
+// the state at the end of every phase). Scenarios with kernel-model phases
+// also get an FL_EV_COUNTERS record after each begin marker and before
+// each end marker (cumulative counters, so per-phase deltas can be taken),
+// and FL_EV_PROBE records from probe phases.
 //
-// Time is logical: the clock starts at 0 and advances by one tick for every
-// allocator call (each single allocation or free) and for every phase
-// marker, so records are totally ordered and runs are reproducible. Random
-// choices (free pattern "random") use common/rng.h seeded from the scenario
-// seed or an override; the same scenario, seed and build give the same
-// records, byte for byte.
+// Time is logical, 1 unit = 1 ns: the clock starts at 0 and advances by one
+// unit for every allocator call (each single allocation or free) and for
+// every phase marker, and by the duration of a hold phase, so records are
+// totally ordered and runs are reproducible. Background work the allocator
+// schedules (kswapd, kcompactd) runs when the clock is advanced through
+// PageAllocator::AdvanceTime: after each kernel-model operation, at the
+// model's safe points inside one (between faults, files) and across holds;
+// raw alloc/free phases only set the time. Random choices (free pattern
+// "random", touch order, release patterns) use common/rng.h seeded from the
+// scenario seed or an override; the same scenario, seed and build give the
+// same records, byte for byte.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +45,7 @@
 #include "common/rng.h"
 #include "common/scenario.h"
 #include "common/trace_file.h"
+#include "sim/kernel_model.h"
 #include "sim/narrator.h"
 #include "sim/page_allocator.h"
 
@@ -96,12 +106,13 @@ class ScenarioSimulator {
   ScenarioSimulator& operator=(const ScenarioSimulator&) = delete;
 
   // Runs every remaining phase in order. Stops at the first error:
-  // InvalidArgument for an operation the simulator cannot perform (kernel
-  // model operations, a free of an unknown tag, a preferred zone the gfp
-  // cannot reach), FailedPrecondition for a failed expectation ("phase
-  // 4:expect (claim.toml:51): expected ..., the simulator has ..."),
-  // or the first error of the event sink. The failing phase still gets its
-  // snapshot and end marker.
+  // InvalidArgument for an operation the simulator cannot perform (a free
+  // of an unknown tag, a preferred zone the gfp cannot reach, a setting the
+  // model cannot change), FailedPrecondition for a failed expectation
+  // ("phase 4:expect (claim.toml:51): expected ..., the simulator has ..."),
+  // ResourceExhausted when the kernel model runs out of memory where the
+  // kernel would OOM-kill, or the first error of the event sink. The
+  // failing phase still gets its snapshot and end marker.
   [[nodiscard]] absl::Status Run();
 
   // Runs the next phase only; OutOfRange when all phases have run.
@@ -116,6 +127,8 @@ class ScenarioSimulator {
   std::vector<TaggedBlock> Tagged(const std::string& tag) const;
   // Expectations checked so far (all passed; a failure stops the run).
   uint64_t expectations_passed() const { return expectations_passed_; }
+  // The kernel model (THP settings, counters, regions).
+  const KernelModel& model() const { return *model_; }
 
  private:
   // Forwards records to the user's sink and keeps the extfrag events of the
@@ -128,6 +141,18 @@ class ScenarioSimulator {
     [[nodiscard]] absl::Status Emit(const fl_record_header& rec) override;
   };
 
+  // The allocator's page user: the kernel model, and the raw alloc tags
+  // for migrated blocks the model does not know.
+  class Owners final : public PageUser {
+   public:
+    explicit Owners(ScenarioSimulator* sim) : sim_(sim) {}
+    void OnMigrated(uint64_t old_pfn, uint64_t new_pfn, int order) override;
+    uint64_t Reclaim(const ReclaimRequest& req) override;
+
+   private:
+    ScenarioSimulator* sim_;
+  };
+
   ScenarioSimulator(const scenario::Scenario& s, const Options& options);
 
   absl::Status RunPhase(const scenario::ExpandedPhase& e);
@@ -135,6 +160,7 @@ class ScenarioSimulator {
   absl::Status DoFree(const scenario::ExpandedPhase& e, const scenario::FreeOp& op);
   absl::Status DoExpect(const scenario::ExpandedPhase& e, const scenario::ExpectOp& op);
   absl::Status EmitPhase(const scenario::ExpandedPhase& e, bool begin);
+  absl::Status EmitCounters();
   // "phase 4:expect (file.toml:51)" for messages.
   std::string Where(const scenario::ExpandedPhase& e) const;
   uint64_t Tick() { return ++now_; }
@@ -145,6 +171,9 @@ class ScenarioSimulator {
   Rng rng_;
   Tee tee_;
   std::unique_ptr<PageAllocator> allocator_;
+  std::unique_ptr<KernelModel> model_;
+  Owners owners_{this};
+  bool kernel_ops_ = false;  // the scenario has kernel-model phases
   std::vector<scenario::ExpandedPhase> phases_;
   size_t next_ = 0;
   uint64_t now_ = 0;

@@ -273,7 +273,7 @@ count = 1
   EXPECT_EQ(sim->expectations_passed(), 1u);
 }
 
-TEST(ScenarioSimTest, KernelModelOperationsAreRefusedNamingThePhase) {
+TEST(ScenarioSimTest, HoldAdvancesTheClockAndKernelModelPhasesRunWithCounters) {
   sc::Scenario s = Parse(R"(
 [[phases]]
 op = "hold"
@@ -282,10 +282,46 @@ duration = "1s"
 op = "anon"
 size = "1MiB"
 )");
-  auto sim = Make(s);
+  VectorSink sink;
+  auto sim = Make(s, &sink);
   absl::Status st = sim->Run();
-  ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(st.message(), "phase 1:anon (t.toml:14): operation 'anon' is not modelled by the simulator yet");
+  ASSERT_TRUE(st.ok()) << st;
+  // Phase 0: begin marker, counters, snapshot, counters, end marker; the
+  // end marker carries the time after the 1 s hold.
+  uint64_t end0 = 0;
+  size_t counters = 0;
+  for (size_t i = 0; i < sink.size(); ++i) {
+    const fl_record_header& h = sink.at(i);
+    if (h.kind == FL_EV_COUNTERS) ++counters;
+    if (h.kind == FL_EV_PHASE && !sink.as<fl_phase>(i).begin && end0 == 0) end0 = h.ts_ns;
+  }
+  EXPECT_GE(end0, uint64_t{1000000000});
+  EXPECT_EQ(counters, 4u);  // after each begin marker and before each end marker
+  EXPECT_EQ(sim->model().AnonPages("").size(), 256u);
+}
+
+TEST(ScenarioSimTest, ReplacedMachineAndPrepareHook) {
+  sc::Scenario s = Parse(R"(
+[[phases]]
+op = "alloc"
+migratetype = "movable"
+[[phases]]
+op = "expect"
+check = "last_alloc"
+pfn = 1
+)");
+  ScenarioSimulator::Options o;
+  o.machine = SingleZoneMachine(4096, 0, 1);
+  o.machine->pcp = false;
+  o.prepare = [](PageAllocator& a) { return a.AllocateAt(0, 0, OwnerKind::kKernel, kUnmovable); };
+  absl::StatusOr<std::unique_ptr<ScenarioSimulator>> sim = ScenarioSimulator::Create(s, o);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  EXPECT_EQ((*sim)->allocator().zone_stats(0).spanned, 4096u);
+  absl::Status st = (*sim)->Run();
+  EXPECT_TRUE(st.ok()) << st;
+  // A failing prepare stops Create with its own error.
+  o.prepare = [](PageAllocator&) { return absl::DataLossError("bad start"); };
+  EXPECT_EQ(ScenarioSimulator::Create(s, o).status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(ScenarioSimTest, PreferredZoneDma32ReachesTheLowerZone) {
