@@ -424,6 +424,85 @@ tag = "b"
   EXPECT_EQ(c.allocs, (std::map<std::pair<int, int>, int>{{{4, kMovableMt}, 16}, {{0, kMovableMt}, 16}}));
 }
 
+TEST(KernelModelTest, ReclaimThroughTheAllocatorTakesTheOldestFilePagesFirst) {
+  // 16 MiB: 8 MiB of page cache, then 4 MiB more, then 8 MiB of anon,
+  // which only fits if reclaim (kswapd or direct) gives page cache back.
+  const sc::Scenario s = Parse(Machine("16MiB") + R"(
+[[phases]]
+op = "pagecache"
+fs = { type = "tmpfs" }
+size = "8MiB"
+tag = "old"
+[[phases]]
+op = "pagecache"
+fs = { type = "tmpfs" }
+size = "4MiB"
+tag = "new"
+[[phases]]
+op = "anon"
+tag = "a"
+size = "8MiB"
+)");
+  absl::StatusOr<std::unique_ptr<ScenarioSimulator>> sim = ScenarioSimulator::Create(s, {});
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  ASSERT_TRUE((*sim)->Step().ok());
+  ASSERT_TRUE((*sim)->Step().ok());
+  const auto before = (*sim)->model().FileLru();
+  ASSERT_EQ(before.size(), 3072u);
+  absl::Status st = (*sim)->Step();
+  ASSERT_TRUE(st.ok()) << st;
+  const auto after = (*sim)->model().FileLru();
+  ASSERT_LT(after.size(), before.size());
+  // Nothing touched the cache in between: what is left is exactly the young
+  // end of the old LRU order.
+  const std::vector<std::pair<uint64_t, int>> tail(before.end() - static_cast<ptrdiff_t>(after.size()),
+                                                   before.end());
+  EXPECT_EQ(after, tail);
+  EXPECT_EQ((*sim)->model().AnonPages("a").size(), 2048u);
+  const VmEventCounters& v = (*sim)->allocator().vm_events();
+  EXPECT_GT(v.pgsteal_kswapd + v.pgsteal_direct, 0u);
+}
+
+TEST(KernelModelTest, DirectCompactionForAThpMovesAnonPagesAndTheRecordsFollow) {
+  // As in the fallback case, but defrag=madvise on a madvised region:
+  // direct compaction migrates base pages to make an order-9 block. The
+  // later whole release must free exactly the migrated pages' new pfns.
+  auto r = RunScenario(Machine("16MiB") + R"(
+[[phases]]
+op = "anon"
+tag = "fill"
+size = "14MiB"
+[[phases]]
+op = "release"
+region = "fill"
+pattern = "every-nth"
+n = 2
+[[phases]]
+op = "anon"
+tag = "h"
+size = "2MiB"
+page_size = "thp"
+[[phases]]
+op = "release"
+region = "fill"
+pattern = "whole"
+method = "munmap"
+)");
+  ASSERT_TRUE(r->status.ok()) << r->status;
+  const KernelModel& m = r->sim->model();
+  EXPECT_EQ(m.counters().thp_fault_alloc, 1u);
+  EXPECT_GT(r->sim->allocator().vm_events().pgmigrate_success, 0u);
+  EXPECT_TRUE(m.AnonPages("fill").empty());
+  EXPECT_EQ(m.pages().anon, 512u);
+  EXPECT_TRUE(r->sim->allocator().CheckInvariants().ok());
+  // Every page the model still holds is allocated in the allocator.
+  for (const auto& [pfn, order] : m.AnonPages("h")) {
+    (void)order;
+    const PageInfo head = r->sim->allocator().Page(pfn & ~uint64_t{511});
+    EXPECT_EQ(head.kind, PageInfo::Kind::kAllocated);
+  }
+}
+
 // A model driven directly, for Reclaim and OnMigrated.
 struct Direct {
   sc::Scenario s;
