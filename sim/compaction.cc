@@ -502,6 +502,14 @@ void PageAllocator::ResetIsolationSuitable(int zone) {
   }
 }
 
+void PageAllocator::ResetIsolationSuitableNode(int node) {
+  EnsureCompactionState();
+  for (int zt = 0; zt < kNumZoneTypes; ++zt) {
+    const int zi = FindZone(node, static_cast<ZoneType>(zt));
+    if (zi >= 0 && zone_stats(zi).present > 0) ResetIsolationSuitable(zi);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The migrate scanner (isolate_migratepages, isolate_migratepages_block)
 

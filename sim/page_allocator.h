@@ -488,6 +488,8 @@ class PageAllocator {
   // (the kernel's numbering, reference §3) and, when a zone captured or
   // freed a suitable block and the allocation then succeeded, its pfn in
   // *page_out (kNoPfn otherwise). Counts compact_stall/_fail/_success.
+  // A page returned in *page_out is already allocated to `req` through
+  // FinishAlloc (mm_page_alloc emitted): the caller returns it as it is.
   int TryDirectCompaction(const AllocRequest& req, MigrateType t, int highest,
                           uint32_t alloc_flags, int prio, uint64_t* page_out);
   // wakeup_kcompactd(): asks kcompactd of `node` to compact for `order`
@@ -501,6 +503,10 @@ class PageAllocator {
   // should_compact_retry: whether compaction could make progress for
   // `order` in some zone of the zonelist.
   bool CompactionZonelistSuitable(const AllocRequest& req, int highest, uint32_t alloc_flags) const;
+  // reset_isolation_suitable(pgdat): what kswapd does before it sleeps:
+  // clears the skip bits of each zone of `node` where direct compaction
+  // finished a full pass since (compact_blockskip_flush).
+  void ResetIsolationSuitableNode(int node);
 
   // One compaction run's state (struct compact_control), in sim/compaction.cc.
   struct CompactControl;

@@ -513,6 +513,28 @@ TEST(Kcompactd, RunsAfterAWakeUp) {
   EXPECT_EQ(a->vm_events().compact_daemon_wake, 1u);
 }
 
+// The same through the public clock: AdvanceTime runs the woken kcompactd
+// at the time it stands at, then the 500 ms proactive checks that fall due.
+TEST(Kcompactd, WokenKcompactdRunsAtAdvanceTime) {
+  VectorSink sink;
+  auto a = LayoutB(Tiny(), false, &sink);
+  ASSERT_TRUE(a->SetCompactionSysctl("compaction_proactiveness", 0).ok());
+  a->set_time(1000);
+  CompactionTestPeer::Wakeup(*a, 0, 9, kZoneNormal);
+  EXPECT_EQ(a->FreeCount(0, 9, kMovable), 0u);
+  a->AdvanceTime(2000);
+  ExpectInvariants(*a);
+  EXPECT_THAT(a->FreeList(0, 9, kMovable), ElementsAre(0));
+  EXPECT_EQ(a->vm_events().compact_daemon_wake, 1u);
+  bool wake = false;
+  for (size_t i = 0; i < sink.size(); ++i) {
+    if (sink.at(i).kind != FL_EV_KCOMPACTD_WAKE) continue;
+    EXPECT_EQ(sink.at(i).ts_ns, 1000u);
+    wake = true;
+  }
+  EXPECT_TRUE(wake);
+}
+
 TEST(Kcompactd, NotWokenWhenNoZoneIsSuitable) {
   VectorSink sink;
   auto a = LayoutA(false, &sink);  // 767 free pages: SKIPPED
