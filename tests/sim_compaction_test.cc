@@ -340,6 +340,29 @@ TEST(DirectCompaction, CapturesTheFreedBlockForTheAllocation) {
   EXPECT_EQ(sink.as<fl_page_alloc>(kinds.size() - 1).pfn, 0u);
 }
 
+// With per-CPU lists the migrated-away pages first go to this CPU's lists
+// (high 4 here, so most are drained at once); when the migrate scanner
+// leaves the order-aligned block it migrated from, compaction drains the
+// local lists, the last pages merge and the order-9 block is captured. The
+// zone starts at pfn 4096 (the kernel uses pfn 0 as "nothing migrated yet").
+TEST(DirectCompaction, CapturesAfterDrainingThePerCpuLists) {
+  MachineConfig c = SingleZoneMachine(4096, /*start_pfn=*/4096);
+  c.pcp = true;
+  c.min_free_kbytes = 0;
+  c.watermark_scale_factor = 1;
+  auto a = Make(c);
+  for (uint64_t p = 4096; p < 4096 + 512; p += 2) ASSERT_TRUE(a->AllocateAt(p, 0, OwnerKind::kAnon, kMovable).ok());
+  for (uint64_t b = 1; b <= 7; ++b)
+    ASSERT_TRUE(a->AllocateAt(4096 + b * 512 + 511, 0, OwnerKind::kKernel, kUnmovable).ok());
+  uint64_t page = 0;
+  int rc = CompactionTestPeer::TryDirect(*a, ThpRequest(), kCompactPrioSyncLight, &page);
+  ExpectInvariants(*a);
+  EXPECT_EQ(rc, kSuccess);
+  EXPECT_EQ(page, 4096u);
+  EXPECT_EQ(a->Page(4096).order, 9);
+  EXPECT_EQ(a->vm_events().pgmigrate_success, 256u);
+}
+
 // Async direct compaction only scans source blocks of the request's
 // mobility: with block 0 UNMOVABLE, a movable THP request moves nothing.
 // Blocks 1..6 are scanned (512 pfns each, nothing to isolate, so each is
