@@ -346,11 +346,22 @@ int PageAllocator::FragmentationScoreNode(int node) const {
   return static_cast<int>(score);
 }
 
-bool PageAllocator::CompactWatermarkOk(int zone, int order, int64_t mark, int highest,
-                                       uint32_t alloc_flags) const {
-  // __zone_watermark_ok with NR_FREE_PAGES, as WatermarkOk computes it.
+int64_t PageAllocator::FreePagesBlocks(int zone) const {
+  int64_t n = 0;
+  for (int o = kPageblockOrder; o < kNumOrders; ++o) {
+    for (int t = 0; t < kNumMigrateTypes; ++t) {
+      if (t != kIsolate) n += static_cast<int64_t>(FreeCount(zone, o, static_cast<MigrateType>(t))) << o;
+    }
+  }
+  return n;
+}
+
+bool PageAllocator::CompactWatermarkOk(int zone, int order, int64_t mark, int highest, uint32_t alloc_flags,
+                                       int64_t free_override) const {
+  // __zone_watermark_ok with NR_FREE_PAGES (or the count given), as
+  // WatermarkOk computes it.
   ZoneStats s = zone_stats(zone);
-  int64_t free_pages = static_cast<int64_t>(s.free_pages);
+  int64_t free_pages = free_override >= 0 ? free_override : static_cast<int64_t>(s.free_pages);
   free_pages -= (int64_t{1} << order) - 1;
   if (!(alloc_flags & alloc::kReserves)) {
     if (config_.era == Era::kLegacy) {
@@ -379,7 +390,7 @@ bool PageAllocator::CompactWatermarkOk(int zone, int order, int64_t mark, int hi
 }
 
 int PageAllocator::CompactionSuitAllocationOrder(int zone, int order, int highest, uint32_t alloc_flags,
-                                                 bool async, bool emit) {
+                                                 bool async, bool kcompactd) {
   // compaction_suit_allocation_order + compaction_suitable (6.15+), or the
   // older compaction_suitable (§6 "Suitability"). Returns SUCCESS (the
   // allocation would already succeed), CONTINUE, SKIPPED or, in the old form
@@ -392,7 +403,12 @@ int PageAllocator::CompactionSuitAllocationOrder(int zone, int order, int highes
   const int64_t mark = wm < 3 ? marks[wm] : 0;
   const int64_t gap = int64_t{2} << order;  // compact_gap
   int ret = kContinue;
-  if (CompactWatermarkOk(zone, order, mark, highest, alloc_flags)) {
+  // 6.15+ defrag_mode: kcompactd judges the first check by free pages in
+  // whole pageblocks.
+  const int64_t first_free = (config_.era == Era::kClaim && config_.defrag_mode && kcompactd)
+                                 ? FreePagesBlocks(zone)
+                                 : -1;
+  if (CompactWatermarkOk(zone, order, mark, highest, alloc_flags, first_free)) {
     ret = kSuccess;
     // 6.15+ returns before tracing; the older form traces SUCCESS.
     if (config_.era == Era::kClaim) return ret;
@@ -419,7 +435,7 @@ int PageAllocator::CompactionSuitAllocationOrder(int zone, int order, int highes
     int fi = FragmentationIndex(zone, order);
     if (fi >= 0 && fi <= extfrag_threshold_) ret = kNotSuitableZone;
   }
-  if (emit) {
+  {
     EmitCompactResult(FL_EV_COMPACT_SUITABLE, zone, order, ret);
     if (narrating()) [[unlikely]] {
       Say({.kind = DecisionKind::kCompactSuitable, .zone = zone, .order = order,
@@ -942,6 +958,14 @@ int PageAllocator::CompactFinished(CompactControl& cc) {
   } else if (cc.migrate_pfn != BlockStart(cc.migrate_pfn)) {
     // Always finish the pageblock being scanned.
     ret = kContinue;
+  } else if (config_.era == Era::kClaim && config_.defrag_mode && !cc.direct_compaction) {
+    // 6.15+ defrag_mode: kcompactd works until the watermark holds in
+    // whole free pageblocks (which can be taken without polluting).
+    ZoneStats zs = zone_stats(cc.zone);
+    const int64_t high = static_cast<int64_t>(zs.wmark_high + zs.boost);
+    ret = CompactWatermarkOk(cc.zone, cc.order, high, cc.highest_zoneidx, cc.alloc_flags, FreePagesBlocks(cc.zone))
+              ? kSuccess
+              : kContinue;
   } else {
     ret = kNoSuitablePage;
     const MigrateType mt = cc.migratetype;
@@ -983,7 +1007,7 @@ int PageAllocator::CompactZone(CompactControl& cc) {
   int ret;
   if (cc.order >= 0) {
     ret = CompactionSuitAllocationOrder(cc.zone, cc.order, cc.highest_zoneidx, cc.alloc_flags,
-                                        cc.mode == kMigrateAsync, true);
+                                        cc.mode == kMigrateAsync, !cc.direct_compaction);
     if (ret != kContinue) return ret;
   }
   // Restarting after maximal deferral: forget the skip bits.

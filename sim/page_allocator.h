@@ -530,10 +530,14 @@ class PageAllocator {
   bool MigratePages(CompactControl& cc);
   void ReleaseFreepages(CompactControl& cc);
   int CompactionSuitAllocationOrder(int zone, int order, int highest, uint32_t alloc_flags,
-                                    bool async, bool emit);
+                                    bool async, bool kcompactd);
   int FragmentationScoreWmark(bool low) const;
   void TryCapture(CompactControl& cc, uint64_t src);
-  bool CompactWatermarkOk(int zone, int order, int64_t mark, int highest, uint32_t alloc_flags) const;
+  // __zone_watermark_ok with NR_FREE_PAGES, or with `free_pages` when >= 0.
+  bool CompactWatermarkOk(int zone, int order, int64_t mark, int highest, uint32_t alloc_flags,
+                          int64_t free_pages = -1) const;
+  // NR_FREE_PAGES_BLOCKS (6.15+): free pages in buddies of order >= 9.
+  int64_t FreePagesBlocks(int zone) const;
   void ResetIsolationSuitable(int zone);
   bool CompactionDeferred(int zone, int order);
   void DeferCompaction(int zone, int order);

@@ -558,6 +558,32 @@ TEST(Kcompactd, WokenKcompactdRunsAtAdvanceTime) {
   EXPECT_TRUE(wake);
 }
 
+// 6.15+ defrag_mode: kcompactd judges by the HIGH watermark counted in free
+// pageblocks only. With scale factor 2000 the marks are min 0, low 819,
+// high 1638: one free order-9 block (512 pages) does not satisfy it, so the
+// run goes on until the scanners meet (COMPLETE) and defers, where the
+// ordinary kcompactd stops with SUCCESS as soon as block 0 is free.
+TEST(Kcompactd, DefragModeTargetsTheHighWatermarkInWholePageblocks) {
+  for (bool defrag : {false, true}) {
+    MachineConfig c = Tiny();
+    c.watermark_scale_factor = 2000;
+    c.defrag_mode = defrag;
+    VectorSink sink;
+    auto a = LayoutB(c, false, &sink);
+    ASSERT_EQ(a->zone_stats(0).wmark_high, 1638u);
+    ASSERT_TRUE(a->SetCompactionSysctl("compaction_proactiveness", 0).ok());
+    CompactionTestPeer::Wakeup(*a, 0, 9, kZoneNormal);
+    CompactionTestPeer::Background(*a, 1000);
+    ExpectInvariants(*a);
+    EXPECT_THAT(a->FreeList(0, 9, kMovable), ElementsAre(0)) << defrag;
+    int status = -1;
+    for (size_t i = 0; i < sink.size(); ++i)
+      if (sink.at(i).kind == FL_EV_COMPACT_END) status = sink.as<fl_compact_begin_end>(i).status;
+    EXPECT_EQ(status, defrag ? kComplete : kSuccess);
+    EXPECT_EQ(a->compaction_zone_state(0).defer_shift, defrag ? 1 : 0);
+  }
+}
+
 TEST(Kcompactd, NotWokenWhenNoZoneIsSuitable) {
   VectorSink sink;
   auto a = LayoutA(false, &sink);  // 767 free pages: SKIPPED
