@@ -408,7 +408,7 @@ void ReportBuilder::Fallbacks(const TraceTimeline& t, const std::string& id) {
         "set multiplot layout 1,3 title 'Fallbacks by migratetype pair (row: allocation type, column: type of the "
         "block it fell back to)'\n",
         "set xtics (", tics, ") rotate by 30 right font ',8'\nset ytics (", tics, ") font ',8'\n",
-        "set xrange [-0.5:", order.size() - 0.5, "]\nset yrange [-0.5:", order.size() - 0.5, "] reverse\n",
+        "set xrange [-0.5:", order.size() - 0.5, "]\nset yrange [", order.size() - 0.5, ":-0.5]\n",
         "set cbrange [0:", max_count, "]\nset palette defined (0 '#ffffff', 1 '#fdd0a2', 2 '#f16913', 3 '#7f2704')\n",
         "unset colorbox\nset xlabel 'fallback type'\nset ylabel 'allocation type'\nset size ratio -1\n");
     for (size_t c = 0; c < kFallbackSeries; ++c) {
@@ -416,7 +416,7 @@ void ReportBuilder::Fallbacks(const TraceTimeline& t, const std::string& id) {
                                                            bins.total(c), ")")),
                       "\nplot 'data/", name, ".dat' using 2:1:(0.5):(0.5):", c + 3,
                       " with boxxyerror fs solid 1.0 border lc rgb '#bbbbbb' lc palette notitle, '' using 2:1:(($",
-                      c + 3, ")>0 ? sprintf('%d', $", c + 3, ") : '') with labels font ',8' notitle\n");
+                      c + 3, ")>0 ? sprintf('%d', $", c + 3, ") : '') with labels font ',8' tc rgb '#1f4e79' notitle\n");
     }
     absl::StrAppend(&body, "unset multiplot\n");
     p.body = body;
