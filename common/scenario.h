@@ -156,6 +156,13 @@ struct Budget {
   // start. Default 50%.
   Size memory = Size::Percent(50000);
   absl::Duration max_duration = absl::Minutes(10);  // default 10m
+  // Free memory left to the buddy allocator for the run (the generator's
+  // "arena"); a percentage is of the budget memory. The generator takes the
+  // rest of free memory out first (a base-page ballast over the small free
+  // blocks, then hugetlb pages from the free order-9 blocks, all given back at
+  // the end) so that a small workload changes the machine-wide picture.
+  // Default: unset (no arena). The simulator ignores it.
+  std::optional<Size> arena;
 
   friend bool operator==(const Budget&, const Budget&) = default;
 };

@@ -661,9 +661,10 @@ absl::Status Parser::ParseZones(const FieldReader& machine, const toml::array& z
 }
 
 absl::Status Parser::ParseBudget(const FieldReader& f, Budget& b) {
-  RETURN_IF_ERROR(f.CheckKeys({"memory", "max_duration"}));
+  RETURN_IF_ERROR(f.CheckKeys({"memory", "max_duration", "arena"}));
   RETURN_IF_ERROR(f.SizeField("memory", "MemAvailable", &b.memory));
   RETURN_IF_ERROR(f.DurationField("max_duration", &b.max_duration));
+  RETURN_IF_ERROR(f.SizeField("arena", "the budget memory", &b.arena));
   return absl::OkStatus();
 }
 

@@ -133,6 +133,7 @@ void PrintBudget(const Budget& b, Writer& w) {
   w.Header("[budget]");
   if (b.memory != d.memory) w.SizeVal("memory", b.memory);
   if (b.max_duration != d.max_duration) w.Str("max_duration", FormatDurationCanonical(b.max_duration));
+  if (b.arena) w.SizeVal("arena", *b.arena);
 }
 
 void PrintBound(const CountBound& b, Writer& w) {
