@@ -10,10 +10,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/status.h"
 #include "gen/sysfs.h"
 
 namespace fraglab::gen {
+namespace {
+uint64_t MonotonicNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+}  // namespace
 namespace {
 
 volatile sig_atomic_t g_stop_signal = 0;
@@ -176,6 +184,26 @@ void MemoryLedger::Release(uint64_t bytes) {
 }
 
 std::optional<std::string> WatchdogVerdict(const MemorySample& sample, uint64_t available_floor,
+                                           double max_psi_full_avg10, uint64_t releasable) {
+  if (releasable > 0) {
+    if (sample.mem_available < kReleasableRawFloor) {
+      return absl::StrCat("watchdog: MemAvailable ", HumanBytes(sample.mem_available), " fell under ",
+                          HumanBytes(kReleasableRawFloor), " while the run holds ",
+                          HumanBytes(releasable), " it can give back at once (the arena)");
+    }
+    if (sample.mem_available + releasable < available_floor) {
+      return absl::StrCat("watchdog: MemAvailable ", HumanBytes(sample.mem_available), " + ",
+                          HumanBytes(releasable), " the arena can give back fell under the floor ",
+                          HumanBytes(available_floor));
+    }
+    MemorySample rest = sample;
+    rest.mem_available = available_floor;  // the floor is met; check pressure only
+    return WatchdogVerdict(rest, available_floor, max_psi_full_avg10);
+  }
+  return WatchdogVerdict(sample, available_floor, max_psi_full_avg10);
+}
+
+std::optional<std::string> WatchdogVerdict(const MemorySample& sample, uint64_t available_floor,
                                            double max_psi_full_avg10) {
   if (sample.mem_available < available_floor) {
     return absl::StrCat("watchdog: MemAvailable ", HumanBytes(sample.mem_available),
@@ -196,7 +224,9 @@ absl::Status Watchdog::Start() {
                                          : DefaultAvailableFloor(first.mem_total);
   psi_available_ = first.psi_available;
   min_available_.store(first.mem_available);
-  if (auto why = WatchdogVerdict(first, floor_, options_.max_psi_full_avg10)) stop_->Request(*why);
+  start_ns_ = MonotonicNs();
+  const uint64_t releasable = options_.releasable ? options_.releasable() : 0;
+  if (auto why = WatchdogVerdict(first, floor_, options_.max_psi_full_avg10, releasable)) Raise(*why);
   quit_.store(false);
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
@@ -211,6 +241,12 @@ double Watchdog::max_psi_full_seen() const {
   return static_cast<double>(max_psi_full_milli_.load()) / 1000.0;
 }
 
+void Watchdog::Raise(const std::string& why) {
+  stop_->Request(why);
+  // Give back what can be given back at once, before the run unwinds.
+  if (options_.on_stop && !on_stop_called_.exchange(true)) options_.on_stop();
+}
+
 void Watchdog::Loop() {
   while (!quit_.load()) {
     auto sample = ReadMemorySample(options_.meminfo_path, options_.psi_path);
@@ -220,13 +256,18 @@ void Watchdog::Loop() {
       }
       uint64_t milli = static_cast<uint64_t>(sample->psi_full_avg10 * 1000);
       if (milli > max_psi_full_milli_.load()) max_psi_full_milli_.store(milli);
-      if (auto why = WatchdogVerdict(*sample, floor_, options_.max_psi_full_avg10)) {
-        stop_->Request(*why);
+      const uint64_t releasable = options_.releasable ? options_.releasable() : 0;
+      if (auto why = WatchdogVerdict(*sample, floor_, options_.max_psi_full_avg10, releasable)) {
+        Raise(*why);
       }
     } else {
       // Losing sight of memory is itself a reason to stop: we cannot guard.
-      stop_->Request(absl::StrCat("watchdog: cannot read memory state: ",
-                                  std::string(sample.status().message())));
+      Raise(absl::StrCat("watchdog: cannot read memory state: ",
+                         std::string(sample.status().message())));
+    }
+    if (options_.max_run_ns > 0 && MonotonicNs() - start_ns_ > options_.max_run_ns) {
+      Raise(absl::StrCat("max_duration ", absl::FormatDuration(absl::Nanoseconds(options_.max_run_ns)),
+                         " reached"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.interval_ms));
   }

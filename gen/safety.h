@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -110,11 +111,31 @@ struct WatchdogOptions {
   int interval_ms = 50;
   std::string meminfo_path = "/proc/meminfo";
   std::string psi_path = "/proc/pressure/memory";
+  // Memory the run can give back at once (the arena's hugetlb pool and
+  // ballast), counted as available against the floor; empty = none. Called
+  // on the watchdog thread: must be thread-safe.
+  std::function<uint64_t()> releasable;
+  // Called once on the watchdog thread right after it raises the stop, before
+  // the run unwinds: the arena gives its memory back here, at once. Must be
+  // thread-safe.
+  std::function<void()> on_stop;
+  // The run is stopped after this long (the scenario's max_duration); 0 = no limit.
+  uint64_t max_run_ns = 0;
 };
+
+// With memory the run can give back at once, the floor applies to
+// MemAvailable plus that memory, but raw MemAvailable must still stay above
+// this (so the rest of the machine never waits for our release).
+inline constexpr uint64_t kReleasableRawFloor = 512ULL << 20;
 
 // Why the run must stop now, or nullopt. Pure: tests feed samples.
 std::optional<std::string> WatchdogVerdict(const MemorySample& sample, uint64_t available_floor,
                                            double max_psi_full_avg10);
+// The same with `releasable` bytes the run can give back at once: stop when
+// MemAvailable + releasable < floor, or when releasable > 0 and MemAvailable
+// alone < kReleasableRawFloor.
+std::optional<std::string> WatchdogVerdict(const MemorySample& sample, uint64_t available_floor,
+                                           double max_psi_full_avg10, uint64_t releasable);
 
 // Polls memory state on its own thread and raises `stop` with the reason.
 class Watchdog {
@@ -138,6 +159,7 @@ class Watchdog {
 
  private:
   void Loop();
+  void Raise(const std::string& why);
 
   WatchdogOptions options_;
   StopFlag* stop_;
@@ -146,6 +168,8 @@ class Watchdog {
   std::atomic<bool> quit_{false};
   std::atomic<uint64_t> min_available_{UINT64_MAX};
   std::atomic<uint64_t> max_psi_full_milli_{0};
+  std::atomic<bool> on_stop_called_{false};
+  uint64_t start_ns_ = 0;
   std::thread thread_;
 };
 

@@ -176,3 +176,30 @@ TEST(SysfsTest, SumSmapsFieldOverlappingVmasOnly) {
 
 }  // namespace
 }  // namespace fraglab::gen
+
+namespace fraglab::gen {
+namespace {
+
+TEST(SafetyTest, WatchdogVerdictCountsMemoryTheArenaCanGiveBack) {
+  constexpr uint64_t kG = 1ULL << 30;
+  MemorySample m;
+  m.mem_total = 24 * kG;
+  m.mem_available = kG;  // under a 1.2 GiB floor on its own
+  const uint64_t floor = kG + kG / 5;
+  EXPECT_TRUE(WatchdogVerdict(m, floor, 25, 0).has_value());
+  // With 10 GiB the arena can give back at once, the floor is met.
+  EXPECT_FALSE(WatchdogVerdict(m, floor, 25, 10 * kG).has_value());
+  // But raw MemAvailable must stay above kReleasableRawFloor.
+  m.mem_available = kReleasableRawFloor - 1;
+  auto raw = WatchdogVerdict(m, floor, 25, 10 * kG);
+  ASSERT_TRUE(raw.has_value());
+  EXPECT_THAT(*raw, HasSubstr("give back at once"));
+  // Pressure still counts.
+  m.mem_available = kG;
+  m.psi_available = true;
+  m.psi_full_avg10 = 30;
+  EXPECT_TRUE(WatchdogVerdict(m, floor, 25, 10 * kG).has_value());
+}
+
+}  // namespace
+}  // namespace fraglab::gen
