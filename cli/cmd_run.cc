@@ -28,6 +28,7 @@ struct RunCliOptions {
   std::string scenario;
   std::string output = "fraglab-run.trace";
   std::string budget;
+  std::string arena;
   std::string state_dir;
   bool no_prepare = false;
   bool no_tracker = false;
@@ -54,6 +55,18 @@ int RunRun(const RunCliOptions& opt) {
     absl::StatusOr<uint64_t> bytes = ResolveSizeBytes(*sz, 0);
     if (!bytes.ok()) return ReportStatus(kCmd, bytes.status());
     ro.budget_bytes = *bytes;
+  }
+  if (!opt.arena.empty()) {
+    absl::StatusOr<Size> sz = ParseSize(opt.arena);
+    if (!sz.ok() || sz->unit == SizeUnit::kPercent || sz->amount == 0) {
+      std::fprintf(stderr, "fraglab run: --arena '%s': %s\n", opt.arena.c_str(),
+                   sz.ok() ? "must be a positive size such as 3GiB"
+                           : std::string(sz.status().message()).c_str());
+      return kExitUsage;
+    }
+    absl::StatusOr<uint64_t> bytes = ResolveSizeBytes(*sz, 0);
+    if (!bytes.ok()) return ReportStatus(kCmd, bytes.status());
+    ro.arena_bytes = *bytes;
   }
   // Refuse what the generator cannot run before creating any file.
   if (absl::Status st = gen::CheckGeneratorCanRun(*sc); !st.ok()) return ReportStatus(kCmd, st);
@@ -170,6 +183,9 @@ FRAGLAB_COMMAND("run", 20, [](CLI::App& app) -> CommandRunner {
   sub->add_option("-o,--output", opt->output, "Trace file to write")->capture_default_str();
   sub->add_option("--budget", opt->budget,
                   "Memory budget (e.g. 1GiB); default: the scenario's [budget] (50% of MemAvailable)");
+  sub->add_option("--arena", opt->arena,
+                  "Leave only this much free memory to the buddy allocator for the run (the rest is "
+                  "taken out first and given back at the end); default: the scenario's [budget] arena");
   sub->add_option("--state-dir", opt->state_dir,
                   "Restore journal and scratch files (default $FRAGLAB_STATE_DIR or /var/lib/fraglab)");
   sub->add_flag("--no-prepare", opt->no_prepare, "Skip drop caches / compact / settle before the start");

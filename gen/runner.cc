@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -603,11 +605,55 @@ absl::StatusOr<std::string> SettingPath(const std::string& setting) {
                                                  "' (vm.<name>, thp.enabled, thp.defrag, thp.mthp.<size>)"));
 }
 
+namespace {
+
+// Bytes a partial munmap release gives back from an anon region of `bytes`
+// cut into `unit` byte units, computed the way gen/release.cc picks units
+// (rounded down: a conservative credit).
+absl::StatusOr<uint64_t> PartialReleaseCredit(const sc::ReleaseOp& r, uint64_t bytes, uint64_t unit,
+                                              uint64_t budget) {
+  if (r.unit.has_value()) {
+    ASSIGN_OR_RETURN(unit, ResolveSizeBytes(*r.unit, budget));
+  }
+  if (unit == 0) return 0;
+  const uint64_t units = bytes / unit;
+  uint64_t released = 0;
+  switch (r.pattern) {
+    case sc::ReleasePattern::kEveryNth:
+      if (r.n > 0 && units > r.offset) released = (units - r.offset + r.n - 1) / r.n;
+      break;
+    case sc::ReleasePattern::kRandom:
+      released = static_cast<uint64_t>(std::floor(r.fraction * static_cast<double>(units)));
+      break;
+    case sc::ReleasePattern::kStride: {
+      ASSIGN_OR_RETURN(uint64_t stride, ResolveSizeBytes(r.stride, budget));
+      ASSIGN_OR_RETURN(uint64_t length, ResolveSizeBytes(r.length, budget));
+      const uint64_t st = std::max<uint64_t>(1, stride / unit);
+      const uint64_t run = std::max<uint64_t>(1, length / unit);
+      for (uint64_t i = 0; i < units; i += st) released += std::min(run, units - i);
+      break;
+    }
+    case sc::ReleasePattern::kWhole: released = units; break;
+  }
+  return std::min(bytes, released * unit);
+}
+
+}  // namespace
+
 absl::StatusOr<uint64_t> DeclaredPeakBytes(const sc::Scenario& s, uint64_t budget) {
   uint64_t held = 0, peak = 0;
   uint64_t cache = 0;  // page cache held, dropped by drop_caches
   std::vector<std::string> cache_tags;
   std::map<std::string, uint64_t> tagged;
+  // Anon regions per tag for partial munmap credits; each region is credited
+  // for its first partial release only, so overlapping patterns are never
+  // counted twice (a tag in a repeat names several regions).
+  struct AnonDecl {
+    uint64_t bytes = 0;
+    uint64_t unit = 0;  // default release unit: the region's page size
+    bool credited = false;
+  };
+  std::map<std::string, std::vector<AnonDecl>> anon_regions;
   auto add = [&](const std::string& tag, uint64_t bytes) {
     held += bytes;
     if (!tag.empty()) tagged[tag] += bytes;
@@ -621,6 +667,13 @@ absl::StatusOr<uint64_t> DeclaredPeakBytes(const sc::Scenario& s, uint64_t budge
     if (const auto* a = std::get_if<sc::AnonOp>(&op)) {
       ASSIGN_OR_RETURN(uint64_t b, ResolveSizeBytes(a->size, budget));
       add(a->tag, b);
+      if (!a->tag.empty()) {
+        const uint64_t unit = a->page_size.kind == sc::PageSize::Kind::kBase ? kPageBytes
+                              : a->page_size.kind == sc::PageSize::Kind::kThp
+                                  ? kPmdBytes
+                                  : (kPageBytes << a->page_size.order);
+        anon_regions[a->tag].push_back({b, unit, false});
+      }
     } else if (const auto* p = std::get_if<sc::PinOp>(&op)) {
       ASSIGN_OR_RETURN(uint64_t b, ResolveSizeBytes(p->size, budget));
       add(p->tag, b);
@@ -651,6 +704,22 @@ absl::StatusOr<uint64_t> DeclaredPeakBytes(const sc::Scenario& s, uint64_t budge
           held -= std::min(held, it->second);
           tagged.erase(it);
         }
+        anon_regions.erase(r->region);
+      } else if ((r->method == sc::ReleaseMethod::kMunmap || r->method == sc::ReleaseMethod::kFree) &&
+                 anon_regions.count(r->region) > 0) {
+        // Unmapped pages give their reservation back (MADV_DONTNEED ones do not:
+        // the ledger keeps them, see gen/anon.h).
+        uint64_t credit = 0;
+        for (AnonDecl& d : anon_regions[r->region]) {
+          if (d.credited) continue;
+          d.credited = true;
+          ASSIGN_OR_RETURN(uint64_t c, PartialReleaseCredit(*r, d.bytes, d.unit, budget));
+          credit += c;
+        }
+        auto it = tagged.find(r->region);
+        credit = std::min(credit, it->second);
+        it->second -= credit;
+        held -= std::min(held, credit);
       }
     }
   }
@@ -675,6 +744,18 @@ absl::StatusOr<BudgetDecision> DecideBudget(const sc::Scenario& s, const RunOpti
   ASSIGN_OR_RETURN(d.declared_peak_bytes, DeclaredPeakBytes(s, d.budget_bytes));
   RETURN_IF_ERROR(CheckDeclared(d.declared_peak_bytes, d.budget_bytes,
                                 absl::StrCat("scenario '", s.name, "'")));
+  if (options.arena_bytes != 0) {
+    d.arena_bytes = options.arena_bytes;
+  } else if (s.budget.arena.has_value()) {
+    ASSIGN_OR_RETURN(d.arena_bytes, ResolveSizeBytes(*s.budget.arena, d.budget_bytes));
+  }
+  if (d.arena_bytes != 0 && d.arena_bytes < d.declared_peak_bytes + kArenaMargin) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "scenario '", s.name, "': the arena of ", HumanBytes(d.arena_bytes),
+        " is too small for the declared peak ", HumanBytes(d.declared_peak_bytes), " + ",
+        HumanBytes(kArenaMargin), " margin: it must be at least ",
+        HumanBytes(d.declared_peak_bytes + kArenaMargin)));
+  }
   return d;
 }
 
@@ -716,8 +797,20 @@ absl::StatusOr<RunReport> RunScenario(const sc::Scenario& s, const RunOptions& o
   InstallStopSignalHandlers();
   StopFlag stop;
   MemoryLedger ledger(report.budget_bytes);
+  // Declared before the watchdog so that the watchdog (which may call into
+  // it) is stopped first on every path.
+  std::unique_ptr<Arena> arena;
+  std::atomic<Arena*> arena_ptr{nullptr};
   WatchdogOptions wo = options.watchdog;
   wo.available_floor = floor;
+  wo.max_run_ns = static_cast<uint64_t>(absl::ToInt64Nanoseconds(s.budget.max_duration));
+  wo.releasable = [&arena_ptr]() -> uint64_t {
+    Arena* a = arena_ptr.load();
+    return a != nullptr ? a->held_bytes() : 0;
+  };
+  wo.on_stop = [&arena_ptr] {
+    if (Arena* a = arena_ptr.load()) a->GiveBack();
+  };
   Watchdog watchdog(wo, &stop);
   RETURN_IF_ERROR(watchdog.Start());
   OpContext ctx{&stop, &ledger, journal.get(), work};
@@ -750,6 +843,22 @@ absl::StatusOr<RunReport> RunScenario(const sc::Scenario& s, const RunOptions& o
     if (!c.ok()) report.notes.push_back(absl::StrCat("prepare: ", c.status().message()));
     auto settled = Settle(stop);
     if (!settled.ok()) run_status = settled.status();
+  }
+  if (budget.arena_bytes != 0 && run_status.ok()) {
+    progress(absl::StrCat("arena: leaving ", HumanBytes(budget.arena_bytes), " free"));
+    auto a = Arena::Shrink(budget.arena_bytes, ctx);
+    if (a.ok()) {
+      arena = std::move(*a);
+      arena_ptr.store(arena.get());
+      report.arena_used = true;
+      report.arena = arena->result();
+      // A stop raised while the arena was being built had no arena to give back.
+      if (stop.requested()) arena->GiveBack();
+    } else if (a.status().code() == absl::StatusCode::kFailedPrecondition) {
+      report.notes.push_back(absl::StrCat("arena skipped: ", a.status().message()));
+    } else {
+      run_status.Update(a.status());
+    }
   }
   auto snap0 = snapshot::ReadMachineSnapshot("/");
   if (!snap0.ok()) {
@@ -842,6 +951,15 @@ absl::StatusOr<RunReport> RunScenario(const sc::Scenario& s, const RunOptions& o
 
   // Release everything, then restore every setting, on every path.
   holdings.Clear();
+  if (arena) {
+    arena_ptr.store(nullptr);
+    arena->GiveBack();
+    if (!arena->error().empty()) {
+      report.notes.push_back(absl::StrCat("arena: giving back: ", arena->error(),
+                                          " (the journal replay below retries the pool)"));
+    }
+    arena.reset();
+  }
   early_exit.armed = false;
   auto restored = journal->Replay();
   if (restored.ok()) {
@@ -879,6 +997,15 @@ std::string FormatRunReport(const RunReport& r) {
     }
     return line;
   };
+  if (r.arena_used) {
+    const ArenaResult& a = r.arena;
+    absl::StrAppend(&out, "arena: ", HumanBytes(a.requested_bytes), " asked; ballast ",
+                    HumanBytes(a.ballast_bytes), " (over ", absl::StrJoin(a.zones, "+"),
+                    "), hugetlb pool +", a.pool_pages, " pages; free ", HumanBytes(a.free_before), " -> ",
+                    HumanBytes(a.free_after), ", order>=9 free blocks ", a.order9_before, " -> ",
+                    a.order9_after, " (", Secs(a.duration_ns), "); all given back at the end\n");
+    for (const auto& n : a.notes) absl::StrAppend(&out, "note: ", n, "\n");
+  }
   absl::StrAppend(&out, "start: ", buddy(r.start), "\n");
   for (const PhaseSummary& p : r.phases) {
     absl::StrAppend(&out, "phase ", p.label, " [", p.outcome, "] ", Secs(p.duration_ns), "\n");

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "common/event_sink.h"
 #include "common/scenario.h"
+#include "gen/arena.h"
 #include "gen/restore_journal.h"
 #include "gen/safety.h"
 
@@ -48,6 +49,9 @@ struct RunOptions {
   std::string state_dir;       // journal and scratch files; "" = RestoreJournal::DefaultDir()
   bool prepare = true;         // drop caches, compact and settle before the start snapshot
   bool progress = true;        // one line per phase on stderr
+  // Free memory left to the buddy allocator for the run (gen/arena.h);
+  // 0 = the scenario's [budget] arena (unset there: no arena).
+  uint64_t arena_bytes = 0;
   WatchdogOptions watchdog;
 };
 
@@ -92,6 +96,8 @@ struct RunReport {
   std::string stop_reason;        // "" when the run completed
   ReplayReport recovered;         // what a previous crashed run left and was restored
   ReplayReport restored;          // this run's own restore at the end
+  bool arena_used = false;        // an arena was set up (arena below is valid)
+  ArenaResult arena;
   std::vector<std::string> notes; // noise, missing privileges, missing data
   uint64_t total_ns = 0;
 };
@@ -99,8 +105,10 @@ struct RunReport {
 // Peak memory the scenario declares, in bytes, with percentages of `budget`:
 // anon, pin and pagecache sizes add up (page cache until a drop_caches),
 // slab counts 256 B per dentry and 1 KiB per inode,
-// probes count while they run, and a whole release of a tag gives its size
-// back (partial releases are not credited: a conservative peak).
+// probes count while they run, a whole release of a tag gives its size
+// back, and the first partial release of each anon region with method
+// munmap/free gives back the units its pattern unmaps (rounded down); other
+// partial releases are not credited (MADV_DONTNEED keeps the reservation).
 [[nodiscard]] absl::StatusOr<uint64_t> DeclaredPeakBytes(const scenario::Scenario& s,
                                                          uint64_t budget);
 
@@ -108,11 +116,19 @@ struct BudgetDecision {
   uint64_t budget_bytes = 0;
   uint64_t declared_peak_bytes = 0;
   uint64_t available_floor = 0;  // the watchdog's MemAvailable floor
+  uint64_t arena_bytes = 0;      // 0 = no arena
 };
 
-// The run's budget (options.budget_bytes, else the scenario's [budget]) and
-// the scenario's declared peak; ResourceExhausted when the peak exceeds the
-// budget or the budget exceeds what the machine can give. Touches nothing.
+// What an arena must leave on top of the declared peak: the watchdog's raw
+// floor while the arena is held (kReleasableRawFloor) plus room for the
+// run's own page tables, slab and the settling of counters.
+inline constexpr uint64_t kArenaMargin = kReleasableRawFloor + (128ULL << 20);
+
+// The run's budget (options.budget_bytes, else the scenario's [budget]), the
+// scenario's declared peak and the arena (options.arena_bytes, else the
+// scenario's [budget] arena, a percentage of the budget); ResourceExhausted
+// when the peak exceeds the budget, the budget exceeds what the machine can
+// give, or the arena is smaller than the peak + kArenaMargin. Touches nothing.
 [[nodiscard]] absl::StatusOr<BudgetDecision> DecideBudget(const scenario::Scenario& s,
                                                           const RunOptions& options);
 

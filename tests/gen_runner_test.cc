@@ -6,7 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
 #include "common/scenario_parser.h"
+#include "common/scenario_printer.h"
 
 namespace fraglab::gen {
 namespace {
@@ -164,6 +170,95 @@ TEST(RunnerTest, Order9Blocks) {
   BuddySummary b;
   b.free_blocks = {5, 0, 0, 0, 0, 0, 0, 0, 0, 3, 4};
   EXPECT_EQ(b.Order9Blocks(), 11u);
+}
+
+}  // namespace
+}  // namespace fraglab::gen
+
+namespace fraglab::gen {
+namespace {
+
+TEST(RunnerTest, DeclaredPeakCreditsPartialMunmapOncePerRegion) {
+  // Two regions under one tag (a repeat); each is credited for its first
+  // partial munmap: a stride of 32 KiB in 64 KiB gives half back.
+  auto s = Parse(R"(
+[[phases]]
+op = "repeat"
+count = 2
+  [[phases.phases]]
+  op = "anon"
+  tag = "a"
+  size = "256MiB"
+  [[phases.phases]]
+  op = "release"
+  region = "a"
+  pattern = "stride"
+  stride = "64KiB"
+  length = "32KiB"
+  method = "munmap"
+[[phases]]
+op = "pin"
+kind = "pipe"
+size = "64MiB"
+)");
+  auto peak = DeclaredPeakBytes(s, 4096 * kMiB);
+  ASSERT_TRUE(peak.ok()) << peak.status();
+  // 256 -> 128 after the first release; 128 + 256 = 384 -> 256; + 64 = 320.
+  EXPECT_EQ(*peak, 384 * kMiB);
+  // The same with MADV_DONTNEED: nothing credited (the ledger keeps it).
+  auto d = Parse(R"(
+[[phases]]
+op = "anon"
+tag = "a"
+size = "256MiB"
+[[phases]]
+op = "release"
+region = "a"
+pattern = "every-nth"
+n = 2
+[[phases]]
+op = "pin"
+kind = "pipe"
+size = "64MiB"
+)");
+  EXPECT_EQ(*DeclaredPeakBytes(d, 4096 * kMiB), 320 * kMiB);
+}
+
+TEST(RunnerTest, ArenaParsesPrintsAndIsCheckedAgainstThePeak) {
+  auto s = Parse(R"(
+[budget]
+memory = "2GiB"
+arena = "75%"
+[[phases]]
+op = "anon"
+size = "512MiB"
+)");
+  ASSERT_TRUE(s.budget.arena.has_value());
+  const std::string printed = scenario::PrintScenario(s);
+  EXPECT_THAT(printed, HasSubstr("arena = \"75%\""));
+  auto again = scenario::ParseScenarioString(printed, "printed.toml");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(*again == s);
+
+  char tmpl[] = "/tmp/fraglab-runner-test-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string meminfo = dir + "/meminfo";
+  std::ofstream(meminfo) << "MemTotal: 25165824 kB\nMemFree: 20971520 kB\nMemAvailable: 20971520 kB\n";
+  RunOptions ro;
+  ro.watchdog.meminfo_path = meminfo;
+  ro.watchdog.psi_path = dir + "/no-psi";
+  // 75 % of 2 GiB = 1.5 GiB >= 512 MiB + 640 MiB margin.
+  auto ok = DecideBudget(s, ro);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->arena_bytes, 1536 * kMiB);
+  // An explicit arena below peak + margin is refused, saying the minimum.
+  ro.arena_bytes = 1024 * kMiB;
+  auto small = DecideBudget(s, ro);
+  ASSERT_FALSE(small.ok());
+  EXPECT_EQ(small.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(small.status().message(), HasSubstr("must be at least 1.1 GiB"));
+  std::remove(meminfo.c_str());
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace
