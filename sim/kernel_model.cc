@@ -626,6 +626,7 @@ absl::Status KernelModel::DoPin(const sc::PinOp& op, const std::string& where) {
           ++pages_.pipe;
         }
         left -= bufs;
+        Background();
       }
       StepDone(absl::StrCat(pages, " buffer pages in ", pipes, " pipes"));
       break;
@@ -640,6 +641,7 @@ absl::Status KernelModel::DoPin(const sc::PinOp& op, const std::string& where) {
         if (pfn == kNoPfn) return oom("a page-table page");
         ps.blocks.push_back({pfn, 0});
         ++pages_.page_table;
+        Background();
       }
       StepDone(absl::StrCat(pages, " page-table pages"));
       break;
@@ -663,6 +665,7 @@ absl::Status KernelModel::DoPin(const sc::PinOp& op, const std::string& where) {
           pages_.socket += 8;
           left -= 8;
           ++big;
+          Background();
           continue;
         }
         pfn = Alloc(0, g0, OwnerKind::kSocket);
@@ -671,6 +674,7 @@ absl::Status KernelModel::DoPin(const sc::PinOp& op, const std::string& where) {
         ++pages_.socket;
         --left;
         ++small;
+        Background();
       }
       StepDone(absl::StrCat(big, " order-3 fragments, ", small, " order-0 pages"));
       break;
@@ -706,6 +710,7 @@ absl::Status KernelModel::DoPin(const sc::PinOp& op, const std::string& where) {
         // address space (its page tables).
         ps.blocks.push_back({pfn, 0});
         ++pages_.pinned;
+        Background();
       }
       StepDone(absl::StrCat(pages, " pages pinned, ", moved, " migrated out of movable memory first, ",
                             regions_[r].pt.size(), " page-table pages"));
@@ -792,6 +797,7 @@ absl::Status KernelModel::DoSlab(const sc::SlabOp& op, const std::string& where)
       ASSIGN_OR_RETURN(uint32_t id, SlabAlloc(0, false, where));
       tag.emplace_back(id, kNone32);
       dentry_lru_.push_back(id);
+      Background();
     }
     StepDone(absl::StrCat(pages_.slab_reclaimable - p0, " new slab pages"));
     return absl::OkStatus();
@@ -809,6 +815,7 @@ absl::Status KernelModel::DoSlab(const sc::SlabOp& op, const std::string& where)
     ASSIGN_OR_RETURN(uint32_t inode, SlabAlloc(1, true, where));
     ASSIGN_OR_RETURN(uint32_t dentry, SlabAlloc(0, true, where));
     tag.emplace_back(inode, dentry);
+    Background();
   }
   StepDone(absl::StrCat(pages_.slab_unreclaimable - u0, " unreclaimable and ", pages_.slab_reclaimable - r0,
                         " reclaimable new slab pages"));
@@ -1103,6 +1110,7 @@ absl::Status KernelModel::DoProbe(const sc::ProbeOp& op, const std::string& wher
       }
       ++counters_.htlb_buddy_alloc_success;
       got.push_back(pfn);
+      Background();  // hugetlb pages are neither reclaimable nor movable here
     }
     obtained = got.size();
     for (uint64_t pfn : got) FreeBlock(pfn, kPageblockOrder);
@@ -1119,9 +1127,13 @@ absl::Status KernelModel::DoProbe(const sc::ProbeOp& op, const std::string& wher
       int got = -1;
       RETURN_IF_ERROR(Fault(r, i * n, where, &got));
       if (got == static_cast<int>(order)) ++obtained;
-      // A fallback faults the rest of the range too (the probe writes
-      // every page of it).
-      for (uint64_t j = i * n; j < (i + 1) * n; ++j) RETURN_IF_ERROR(Fault(r, j, where, &got));
+      // The generator's THP probe writes one byte per 2 MiB: a fallback
+      // faults one base page. Its mTHP probe touches every 4 KiB page, so
+      // a fallback there faults the rest of the range too.
+      if (mthp) {
+        for (uint64_t j = i * n; j < (i + 1) * n; ++j) RETURN_IF_ERROR(Fault(r, j, where, &got));
+      }
+      Background();
     }
     FreeRegionAll(r);
   }
