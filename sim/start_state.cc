@@ -436,9 +436,12 @@ void ZoneLoader::Measure() {
     for (const fl_pageblock_entry& e : z.blocks)
       if (e.migratetype < FL_MAX_MIGRATETYPES) ag_.sim_pageblocks[e.migratetype]++;
   }
-  ag_.recorded_wmark[0] = s.wmark_min;
-  ag_.recorded_wmark[1] = s.wmark_low;
-  ag_.recorded_wmark[2] = s.wmark_high;
+  // Recorded marks include the boost of the moment (min_wmark_pages()); the
+  // model's are without it.
+  const uint64_t boost = std::min<uint64_t>(s.boost, s.wmark_min);
+  ag_.recorded_wmark[0] = s.wmark_min - boost;
+  ag_.recorded_wmark[1] = s.wmark_low - boost;
+  ag_.recorded_wmark[2] = s.wmark_high - boost;
   ag_.sim_wmark[0] = st.wmark_min;
   ag_.sim_wmark[1] = st.wmark_low;
   ag_.sim_wmark[2] = st.wmark_high;
@@ -703,7 +706,7 @@ absl::StatusOr<MachineConfig> MachineConfigFromStart(const RecordedStart& start,
     z.spanned = s.spanned;
     z.present = std::min<uint64_t>(s.present, s.spanned);
     z.managed = std::min<uint64_t>(s.managed, z.present);
-    if (!rz.blocks.empty()) {
+    if (z.type != kZoneDma && !rz.blocks.empty()) {
       z.holes = HolesFromMap(rz, s.start_pfn, s.start_pfn + s.spanned, z.spanned - z.present);
     } else if (z.type == kZoneDma && z.spanned > z.present) {
       // x86's DMA hole is the legacy BIOS area below 1 MiB, near the bottom of
@@ -744,7 +747,7 @@ absl::StatusOr<MachineConfig> MachineConfigFromStart(const RecordedStart& start,
     const fl_snapshot_zone& s = rz.snapshot;
     if (s.zone_idx < 0 || s.zone_idx >= kZoneMovable || s.managed == 0) continue;
     lowmem += s.managed;
-    sum_min += s.wmark_min;
+    sum_min += s.wmark_min - std::min<uint64_t>(s.boost, s.wmark_min);
     ++nlow;
   }
   if (lowmem > 0 && sum_min > 0) {
@@ -754,7 +757,10 @@ absl::StatusOr<MachineConfig> MachineConfigFromStart(const RecordedStart& start,
       for (const RecordedZone& rz : start.zones) {
         const fl_snapshot_zone& s = rz.snapshot;
         if (s.zone_idx < 0 || s.zone_idx >= kZoneMovable || s.managed == 0) continue;
-        if (static_cast<unsigned __int128>(pm) * s.managed / lowmem != s.wmark_min) all = false;
+        // zoneinfo prints the marks with the boost added (min_wmark_pages()).
+        if (static_cast<unsigned __int128>(pm) * s.managed / lowmem != s.wmark_min - std::min<uint64_t>(s.boost, s.wmark_min)) {
+          all = false;
+        }
       }
       if (all) found = pm;
     }
