@@ -58,7 +58,7 @@ KernelModel::KernelModel(PageAllocator* allocator, EventSink* sink, const sc::Sc
   // machine starts empty, so its present memory stands for it.
   absl::StatusOr<uint64_t> b = ResolveSizeBytes(s.budget.memory, present * kPageBytes);
   budget_bytes_ = b.ok() ? *b : present * kPageBytes;
-  rmap_.assign(end_pfn, 0);
+  end_pfn_ = end_pfn;
   caches_[0].geo = kDentrySlab;
   caches_[1].geo = kShmemInodeSlab;
 }
@@ -105,6 +105,8 @@ void KernelModel::StepDone(const std::string& result) {
 }
 
 void KernelModel::SetRmap(uint64_t pfn, uint64_t entry) {
+  // Sized on first use: runs of raw alloc/free phases never pay for it.
+  if (rmap_.empty() && entry != 0) rmap_.assign(end_pfn_, 0);
   if (pfn < rmap_.size()) rmap_[pfn] = entry;
 }
 

@@ -274,7 +274,8 @@ class KernelModel final : public PageUser {
   size_t dentry_lru_head_ = 0;
   std::vector<PinSet> pins_;
   std::map<std::string, std::vector<size_t>> pin_tags_;
-  std::vector<uint64_t> rmap_;
+  std::vector<uint64_t> rmap_;  // indexed by pfn, 8 bytes per page up to end_pfn_
+  uint64_t end_pfn_ = 0;        // end of the highest zone
 
   KernelModelCounters counters_;
   KernelModelPages pages_;
