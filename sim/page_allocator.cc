@@ -2012,10 +2012,15 @@ bool PageAllocator::ShouldReclaimRetry(const AllocRequest& req, int highest, uin
   }
   // Would the request pass the MIN watermark in some zone if everything
   // reclaimable there were freed?
+  // The free pages alone are tried first: counting the reclaimable pages
+  // walks the zone, and without a page user nothing is reclaimable.
   for (int zi : Zonelist(req.node, highest)) {
     const Zone& z = zones_[zi];
+    const auto mark = static_cast<int64_t>(z.wmark[0]);
+    if (WatermarkOk(z, req.order, mark, highest, flags, z.free_pages)) return true;
+    if (page_user_ == nullptr) continue;
     int64_t available = z.free_pages + static_cast<int64_t>(ZoneReclaimablePages(zi));
-    if (WatermarkOk(z, req.order, static_cast<int64_t>(z.wmark[0]), highest, flags, available)) return true;
+    if (WatermarkOk(z, req.order, mark, highest, flags, available)) return true;
   }
   return false;
 }
