@@ -557,9 +557,11 @@ void PageAllocator::IsolateMigratepagesBlock(CompactControl& cc, uint64_t low_pf
     if (KindOf(s) == kKindAlloc) {
       const int o = OrderOf(s);
       const OwnerKind owner = static_cast<OwnerKind>(aux_[i] & kOwnerMask);
-      // skip_isolation_on_order: folios of pageblock order or more, and
-      // (except for compact_memory) folios of the target order or more.
-      if (o > 0 && (o >= kPageblockOrder || (cc.order >= 0 && o >= cc.order))) {
+      // skip_isolation_on_order (6.9+): folios of pageblock order or more,
+      // and (except for compact_memory) folios of the target order or more.
+      // Before 6.9 (LEGACY era here) every compound page is skipped.
+      const bool old_kernel = config_.era == Era::kLegacy;
+      if (o > 0 && (old_kernel || o >= kPageblockOrder || (cc.order >= 0 && o >= cc.order))) {
         low_pfn += (uint64_t{1} << o) - 1;
         nr_scanned += (uint64_t{1} << o) - 1;
       } else if (OwnerMigratable(owner, cc.gfp)) {
@@ -704,7 +706,17 @@ int PageAllocator::IsolateFreepagesBlock(CompactControl& cc, uint64_t* start_pfn
     nr_scanned += isolated - 1;
     total_isolated += isolated;
     cc.nr_freepages += isolated;
-    cc.freepages[o].push_back(blockpfn);
+    if (config_.era == Era::kLegacy) {
+      // Before 6.9 isolated blocks are split into order-0 pages at once
+      // (split_map_pages), queued in pfn order.
+      for (uint64_t p = blockpfn; p < blockpfn + isolated; ++p) {
+        state_[p - base_pfn_] = AllocState(0);
+        aux_[p - base_pfn_] = aux_[blockpfn - base_pfn_];
+        cc.freepages[0].push_back(p);
+      }
+    } else {
+      cc.freepages[o].push_back(blockpfn);
+    }
     if (cc.nr_migratepages <= cc.nr_freepages) {
       blockpfn += isolated;
       break;

@@ -229,6 +229,43 @@ TEST(CompactMemory, ObviousCaseBuildsAnOrder9BlockWithExactScannerCounts) {
   EXPECT_EQ(frees, 256);  // each migrated-away page is freed as usual
 }
 
+// Before 6.9 (LEGACY era) compaction migrated only base pages: an order-2
+// anon folio at 0..3 stays where it is (the rest of block 0 still moves),
+// and isolated free buddies are split into order-0 targets at once, used in
+// pfn order. From 6.9 the folio moves to an order-2 target.
+TEST(CompactMemory, LegacyEraMovesOnlyBasePages) {
+  for (Era era : {Era::kLegacy, Era::kClaim}) {
+    auto a = Make(Tiny(era));
+    ASSERT_TRUE(a->AllocateAt(0, 2, OwnerKind::kAnon, kMovable).ok());
+    for (uint64_t p = 4; p < 512; p += 2) ASSERT_TRUE(a->AllocateAt(p, 0, OwnerKind::kAnon, kMovable).ok());
+    for (uint64_t b = 1; b <= 6; ++b) ASSERT_TRUE(a->AllocateAt(b * 512, 9, OwnerKind::kKernel, kUnmovable).ok());
+    ASSERT_TRUE(a->AllocateAt(4095, 0, OwnerKind::kKernel, kUnmovable).ok());
+    RecordingUser user;
+    a->set_page_user(&user);
+    a->CompactMemory();
+    ExpectInvariants(*a);
+    if (era == Era::kLegacy) {
+      EXPECT_EQ(a->Page(0).kind, PageInfo::Kind::kAllocated);
+      EXPECT_EQ(a->Page(0).order, 2);
+      EXPECT_EQ(a->FreeCount(0, 9, kMovable), 0u);
+      ASSERT_EQ(user.moves.size(), 254u);
+      EXPECT_EQ(user.moves[0].from, 4u);
+      EXPECT_EQ(user.moves[0].to, 3584u);
+      EXPECT_EQ(user.moves[1].to, 3585u);
+    } else {
+      EXPECT_THAT(a->FreeList(0, 9, kMovable), ElementsAre(0));
+      ASSERT_EQ(user.moves.size(), 255u);
+      // The folio gets the first order-2 target: the isolated order-8 buddy
+      // at 3584 split down to 3584 (o2).
+      EXPECT_EQ(user.moves[0].from, 0u);
+      EXPECT_EQ(user.moves[0].to, 3584u);
+      EXPECT_EQ(user.moves[0].order, 2);
+      EXPECT_EQ(user.moves[1].from, 4u);
+      EXPECT_EQ(user.moves[1].to, 3588u);
+    }
+  }
+}
+
 // A pinned page cannot move: pfn 256 stays, so block 0 ends as free
 // buddies around it (0..255 as order 8, 257..511 as orders 0..7) and no
 // order-9 block appears. Every pfn of block 0 is still scanned once.
