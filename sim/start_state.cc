@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -95,8 +96,13 @@ class ZoneLoader {
   absl::Status PlaceFreeBlocks();
   absl::Status AllocateRest();
   absl::Status ConvertBlocks();
-  void Measure();
 
+ public:
+  // Fills the agreement from the loaded zone; `sim_map` is the model's map
+  // (BuildPageblockMap), built once for all zones.
+  void Measure(const std::vector<ZonePageblocks>& sim_map);
+
+ private:
   PageAllocator& a_;
   const int zi_;
   const RecordedZone& rz_;
@@ -408,7 +414,7 @@ absl::Status ZoneLoader::ConvertBlocks() {
   return absl::OkStatus();
 }
 
-void ZoneLoader::Measure() {
+void ZoneLoader::Measure(const std::vector<ZonePageblocks>& sim_map) {
   const fl_snapshot_zone& s = rz_.snapshot;
   const MigratetypeNumbering& num = a_.numbering();
   const ZoneStats st = a_.zone_stats(zi_);
@@ -430,7 +436,6 @@ void ZoneLoader::Measure() {
   }
   // Blocks with a present page, by type: what pagetypeinfo counts (the
   // model's PageblockCounts also counts blocks that are wholly holes).
-  const std::vector<ZonePageblocks> sim_map = BuildPageblockMap(a_);
   for (const ZonePageblocks& z : sim_map) {
     if (z.nid != s.nid || z.zone_idx != s.zone_idx) continue;
     for (const fl_pageblock_entry& e : z.blocks)
@@ -484,7 +489,6 @@ absl::Status ZoneLoader::Load() {
   RETURN_IF_ERROR(PlaceFreeBlocks());
   RETURN_IF_ERROR(AllocateRest());
   RETURN_IF_ERROR(ConvertBlocks());
-  Measure();
   (void)header_;
   return absl::OkStatus();
 }
@@ -847,6 +851,15 @@ double StartStateReport::PageblockTypeAgreement() const {
 absl::StatusOr<StartStateReport> ApplyStartState(const RecordedStart& start, PageAllocator& allocator) {
   StartStateReport report;
   report.from_map = start.has_map;
+  // Agreements live in report.zones; loaders keep pointers to them, so the
+  // vector is sized first and never grows while they work.
+  size_t loadable = 0;
+  for (const RecordedZone& rz : start.zones) {
+    const fl_snapshot_zone& s = rz.snapshot;
+    if (!(s.zone_idx < 0 || s.zone_idx >= kNumZoneTypes || s.managed == 0 || s.present == 0)) ++loadable;
+  }
+  report.zones.reserve(loadable);
+  std::vector<std::unique_ptr<ZoneLoader>> loaders;
   for (const RecordedZone& rz : start.zones) {
     const fl_snapshot_zone& s = rz.snapshot;
     if (s.zone_idx < 0 || s.zone_idx >= kNumZoneTypes || s.managed == 0 || s.present == 0) continue;
@@ -861,17 +874,21 @@ absl::StatusOr<StartStateReport> ApplyStartState(const RecordedStart& start, Pag
           "zone %s: the allocator spans pfn %#x+%d, the record %#x+%d (build it with MachineConfigFromStart)",
           allocator.ZoneName(zi), st.start_pfn, st.spanned, s.start_pfn, s.spanned));
     }
-    ZoneAgreement ag;
+    report.zones.emplace_back();
+    ZoneAgreement& ag = report.zones.back();
     ag.nid = s.nid;
     ag.zone_idx = s.zone_idx;
     ag.name = ZoneNameOf(start.header, s.nid, s.zone_idx);
-    ZoneLoader loader(allocator, zi, rz, start.header, start.has_map && !rz.blocks.empty(), &ag, &report.notes);
-    RETURN_IF_ERROR(loader.Load());
+    loaders.push_back(std::make_unique<ZoneLoader>(allocator, zi, rz, start.header,
+                                                   start.has_map && !rz.blocks.empty(), &ag, &report.notes));
+    RETURN_IF_ERROR(loaders.back()->Load());
     if (s.flags & FL_SNAP_SATURATED) {
       report.notes.push_back(absl::StrCat("zone ", ag.name, ": some pagetypeinfo counts were saturated (>100000)"));
     }
-    report.zones.push_back(std::move(ag));
   }
+  // Agreement once every zone is loaded, from one map of the whole model.
+  const std::vector<ZonePageblocks> sim_map = BuildPageblockMap(allocator);
+  for (auto& l : loaders) l->Measure(sim_map);
   bool isolate = false;
   for (const RecordedZone& rz : start.zones) {
     for (uint32_t n = 0; n < rz.snapshot.nr_migratetypes && n < FL_MAX_MIGRATETYPES; ++n) {
