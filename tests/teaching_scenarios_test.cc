@@ -69,7 +69,7 @@ TEST(TeachingScenarios, TheSetIsComplete) {
   std::vector<std::string> names;
   for (const std::string& f : TeachingFiles()) names.push_back(fs::path(f).stem().string());
   for (const char* want : {"split", "merge", "claim", "steal_legacy", "steal_claim", "claim_threshold",
-                           "boost", "nofragment", "pcp_refill"}) {
+                           "boost", "nofragment", "pcp_refill", "compaction"}) {
     EXPECT_THAT(names, ::testing::Contains(want)) << "scenarios/teaching/" << want << ".toml is missing";
   }
 }
