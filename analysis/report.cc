@@ -221,6 +221,12 @@ void ReportBuilder::NoData(const std::string& what) {
   absl::StrAppend(&html_, "<p class=\"nodata\">No data: ", Html(what), "</p>\n");
 }
 
+// The x range of time plots: the whole trace (gnuplot would round the end up).
+std::string XRange(const TraceTimeline& t) {
+  const double end = TimelineX(t, t.last_ts);
+  return end > 0 ? absl::StrCat("set xrange [0:", Num(end), "]\n") : "set xrange [0:*]\n";
+}
+
 // Dashed vertical lines and labels at each phase begin.
 std::string ReportBuilder::PhaseMarkers(const TraceTimeline& t) const {
   std::string s;
@@ -321,7 +327,7 @@ void ReportBuilder::FreeHeatmaps(const TraceTimeline& t, const std::string& id) 
     p.body = absl::StrCat(
         "set title ", Gq(absl::StrCat("Free memory per order - ", zone)), " offset 0,1.5\n",
         "set tmargin 5\nset xlabel ", Gq(TimelineXLabel(t)), "\nset ylabel 'order'\n",
-        "set yrange [-0.5:", t.header.max_order, ".5]\nset ytics 1\n", "set xrange [0:*]\n",
+        "set yrange [-0.5:", t.header.max_order, ".5]\nset ytics 1\n", XRange(t),
         "set logscale cb\nset cblabel 'free MiB'\n",
         "set palette defined (0 '#deebf7', 1 '#6baed6', 2 '#08519c', 3 '#08306b')\n", PhaseMarkers(t),
         "plot 'data/", name, ".dat' using (($1+$2)/2):3:(($2-$1)/2):(0.5):4 with boxxyerror "
@@ -367,7 +373,7 @@ void ReportBuilder::Fallbacks(const TraceTimeline& t, const std::string& id) {
     p.body = absl::StrCat("set title ", Gq("Fallbacks over time by class"), " offset 0,1.5\nset tmargin 5\n",
                           "set xlabel ", Gq(TimelineXLabel(t)), "\nset ylabel ",
                           Gq(absl::StrCat("fallbacks per ", Num(width), t.header.simulated ? " ticks" : " s")),
-                          "\nset key top right\nset xrange [0:*]\nset yrange [0:*]\n", PhaseMarkers(t), plot, "\n");
+                          "\nset key top right\n", XRange(t), "set yrange [0:*]\n", PhaseMarkers(t), plot, "\n");
     Figure(p, absl::StrCat("Fallbacks over time: ", bins.total(0), " claim, ", bins.total(1), " steal, ",
                            bins.total(2), " pollute"));
   }
@@ -568,7 +574,7 @@ void ReportBuilder::Pageblocks(const TraceTimeline& t, const std::string& id) {
     p.name = name;
     p.body = absl::StrCat("set title ", Gq(absl::StrCat("Pageblocks per migratetype - ", zone)),
                           " offset 0,1.5\nset tmargin 5\nset xlabel ", Gq(TimelineXLabel(t)),
-                          "\nset ylabel 'pageblocks'\nset xrange [0:*]\nset yrange [0:*]\nset key outside right\n",
+                          "\nset ylabel 'pageblocks'\n", XRange(t), "set yrange [0:*]\nset key outside right\n",
                           PhaseMarkers(t), plot, "\n");
     Figure(p, absl::StrCat("Zone ", zone, ": pageblocks per migratetype at each of ", rows, " snapshot(s)"));
     drew = true;

@@ -26,8 +26,8 @@
 #include "common/status.h"
 #include "common/trace_file.h"
 #include "gen/runner.h"
-#include "sim/config_from_scenario.h"
 #include "sim/scenario_sim.h"
+#include "sim/start_state.h"
 #include "toml++/toml.h"
 
 namespace fraglab::analysis {
@@ -224,6 +224,10 @@ ValidateComparison CompareKernelAndSim(const std::vector<TraceMetrics>& kernel, 
     const std::string cls = ClassOfMetric(name, pbo);
     if (cls.empty()) continue;
     const auto [phase, metric] = SplitName(name);
+    // Events before the first phase are the kernel run's preparation (drop
+    // caches, compaction, settling), which the simulator does not perform:
+    // only the start state is compared there.
+    if (phase == "start" && IsEventClass(cls)) continue;
     ValidateRow row;
     row.phase = phase;
     row.metric = metric;
@@ -432,24 +436,69 @@ absl::StatusOr<SimSideResult> RunSimulatorSide(const scenario::Scenario& s, cons
   SimSideResult result;
   result.trace = trace_path;
   sim::ScenarioSimulator::Options so;
-  ASSIGN_OR_RETURN(sim::MachineConfig machine, sim::MachineConfigFromScenario(s));
-  if (!kernel_trace.empty()) {
-    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(kernel_trace));
-    const std::string release = reader->header().kernel_release;
-    const std::string era = snapshot::KernelEraForRelease(release);
-    if (era == "LEGACY") {
-      machine.era = sim::Era::kLegacy;
-    } else if (era == "HYGIENE") {
-      machine.era = sim::Era::kHygiene;
-    } else if (era == "CLAIM") {
-      machine.era = sim::Era::kClaim;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("kernel trace ", kernel_trace, ": release '", release, "' names no known era"));
+  std::optional<sim::RecordedStart> start;
+  std::optional<sim::StartStateReport> start_report;
+  if (kernel_trace.empty()) {
+    result.start = "the scenario's [machine] section, boot state (no kernel run to start from)";
+  } else {
+    // The kernel run's first snapshot (taken after its preparation, before
+    // the first phase) gives the machine, the era of its release and the
+    // free lists and pageblock types the simulator starts from.
+    //
+    // The tracker's own periodic snapshots begin before the generator's
+    // preparation (drop caches, compaction), so the start is the last run of
+    // zone records before the first phase marker, not the first in the file.
+    uint64_t start_at = 0;
+    {
+      ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> scan, TraceReader::Open(kernel_trace));
+      uint64_t i = 0;
+      bool prev_zone = false;
+      while (true) {
+        absl::StatusOr<const fl_record_header*> rec = scan->Next();
+        if (!rec.ok()) return rec.status();
+        if (*rec == nullptr) break;
+        const uint16_t kind = (*rec)->kind;
+        if (kind == FL_EV_PHASE) break;
+        const bool zone = kind == FL_EV_SNAPSHOT_ZONE;
+        if (zone && !prev_zone) start_at = i;
+        prev_zone = zone;
+        ++i;
+      }
     }
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(kernel_trace));
+    sim::StartSnapshotCollector collector(reader->header());
+    uint64_t n = 0;
+    while (!collector.done()) {
+      absl::StatusOr<const fl_record_header*> rec = reader->Next();
+      if (!rec.ok()) return rec.status();
+      if (*rec == nullptr) break;
+      if (n++ < start_at) continue;
+      absl::Status st = collector.Emit(**rec);
+      if (!st.ok() && !collector.done()) {
+        return absl::Status(st.code(), absl::StrCat("kernel trace ", kernel_trace, ": record ", n, ": ", st.message()));
+      }
+    }
+    absl::StatusOr<sim::RecordedStart> recorded = collector.Finish();
+    if (!recorded.ok()) {
+      return absl::Status(recorded.status().code(),
+                          absl::StrCat("kernel trace ", kernel_trace, ": ", recorded.status().message()));
+    }
+    start = *std::move(recorded);
+    std::vector<std::string> notes;
+    absl::StatusOr<sim::MachineConfig> machine = sim::MachineConfigFromStart(*start, &notes);
+    if (!machine.ok()) {
+      return absl::Status(machine.status().code(),
+                          absl::StrCat("kernel trace ", kernel_trace, ": ", machine.status().message()));
+    }
+    so.machine = *machine;
+    so.prepare = [&start, &start_report](sim::PageAllocator& a) -> absl::Status {
+      absl::StatusOr<sim::StartStateReport> r = sim::ApplyStartState(*start, a);
+      if (!r.ok()) return r.status();
+      start_report = *std::move(r);
+      return absl::OkStatus();
+    };
+    result.start_notes = std::move(notes);
   }
-  so.machine = machine;
-  result.start = "the scenario's [machine] section, boot state (the start-state loader is not wired in yet)";
   // The header names the allocator's zones, known only once the simulator
   // exists; records are streamed into the writer from then on.
   LateSink sink;
@@ -459,6 +508,13 @@ absl::StatusOr<SimSideResult> RunSimulatorSide(const scenario::Scenario& s, cons
   result.era = header.kernel_era;
   ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer, TraceWriter::Open(trace_path, header));
   RETURN_IF_ERROR(sink.Attach(writer.get()));
+  if (start_report) {
+    result.start = absl::StrFormat(
+        "the kernel run's start state (%s; free blocks off by %u over all orders, pageblock types %.1f%% equal)",
+        start_report->from_map ? "pageblock map" : "per-zone counts", start_report->FreeBlockOrderDiff(),
+        100.0 * start_report->PageblockTypeAgreement());
+    for (const std::string& note : start_report->notes) result.start_notes.push_back(note);
+  }
   const absl::Status run = simulator->Run();
   if (!run.ok()) result.stopped = std::string(run.message());
   RETURN_IF_ERROR(writer->Close());
@@ -555,6 +611,7 @@ std::string FormatValidateText(const ValidateResult& r, const ToleranceSet& tole
     absl::StrAppend(&out, "NOTE: simulator only, no kernel comparison: ", r.kernel_skipped, "\n");
   }
   absl::StrAppend(&out, "simulator: era ", r.sim.era, ", started from ", r.sim.start, "\n");
+  for (const std::string& n : r.sim.start_notes) absl::StrAppend(&out, "  start state: ", n, "\n");
   for (size_t i = 0; i < r.kernel.size(); ++i) {
     absl::StrAppend(&out, "kernel run ", i + 1, ": ", r.kernel[i].trace,
                     r.kernel[i].tracker ? " (tracker attached)" : " (no tracker)", "\n");
@@ -629,7 +686,7 @@ nlohmann::json ValidateToJson(const ValidateResult& r, const ToleranceSet& toler
                      {"pgfree_delta", n.pgfree_delta}});
   }
   j["noise"] = noise;
-  j["sim"] = {{"trace", r.sim.trace}, {"era", r.sim.era}, {"start", r.sim.start}, {"stopped", r.sim.stopped}};
+  j["sim"] = {{"trace", r.sim.trace}, {"era", r.sim.era}, {"start", r.sim.start}, {"start_notes", r.sim.start_notes}, {"stopped", r.sim.stopped}};
   nlohmann::json tol;
   for (const auto& [cls, t] : tolerances.all()) tol[cls] = {{"abs", t.abs}, {"rel", t.rel}};
   j["tolerances"] = tol;

@@ -102,6 +102,8 @@ struct ValidateComparison {
 // widened by the tolerance. Event counts (fallbacks, compaction) missing on a
 // side that recorded events count as 0; state metrics (free blocks,
 // pageblocks, probes) missing on a side are one-sided and not judged.
+// Event counts of the "start" pseudo-phase (the kernel run's preparation)
+// are not compared, only its state.
 // `kernel_has_events` / `sim_has_events`: whether each side recorded tracker
 // events at all (without them event counts are unknown, not 0).
 ValidateComparison CompareKernelAndSim(const std::vector<TraceMetrics>& kernel, const TraceMetrics& sim,
@@ -144,13 +146,16 @@ struct KernelSideResult {
 struct SimSideResult {
   std::string trace;
   std::string start;        // where the simulator started ("the kernel run's start state ..." or boot)
+  std::vector<std::string> start_notes;  // approximations of the start state (sim/start_state.h)
   std::string era;
   std::string stopped;      // "" when every phase ran; else the error that stopped it
 };
 
 // Runs the simulator on `s` and writes `trace_path`. When `kernel_trace` is
-// given, the machine's era follows the kernel's release; see docs/validate.md
-// for what the start state is.
+// given, the simulator starts from that run's first snapshot (machine, era of
+// its release, free lists, pageblock types: sim/start_state.h); otherwise
+// from the scenario's [machine] at boot. A phase the simulator cannot run
+// stops it (SimSideResult::stopped), not an error.
 [[nodiscard]] absl::StatusOr<SimSideResult> RunSimulatorSide(const scenario::Scenario& s,
                                                              const std::string& scenario_text,
                                                              const std::string& trace_path,
