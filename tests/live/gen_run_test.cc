@@ -48,6 +48,7 @@ class GenRunTest : public ::testing::Test {
     dir_ = ::mkdtemp(tmpl);
     state_ = dir_ + "/state";
     original_defrag_ = ActiveChoice(*defrag);
+    nr_hugepages_before_ = ReadUint("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages").value_or(0);
     other_defrag_ = original_defrag_ == "defer" ? "never" : "defer";
   }
   void TearDown() override {
@@ -122,6 +123,7 @@ class GenRunTest : public ::testing::Test {
   }
 
   std::string dir_, state_, original_defrag_, other_defrag_;
+  uint64_t nr_hugepages_before_ = 0;
 };
 
 TEST_F(GenRunTest, SigkillLeavesTheSettingAndRestorePutsItBack) {
@@ -194,14 +196,17 @@ TEST_F(GenRunTest, QuickScenarioEndToEnd) {
   std::vector<std::string> args = {"run", quick, "-o", dir_ + "/quick.trace", "--state-dir", state_, "-q"};
   Result r = Exec(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("scenario quick: 7 phases"));
+  EXPECT_THAT(r.out, HasSubstr("scenario quick: 8 phases"));
+  EXPECT_THAT(r.out, HasSubstr("arena: 2.4 GiB asked"));
   EXPECT_THAT(r.out, HasSubstr("did: anon base: touched 262144 pages"));
-  EXPECT_THAT(r.out, HasSubstr("did: pin pipe: 64 objects, 16384 kernel pages measured"));
+  EXPECT_THAT(r.out, HasSubstr("did: pin pipe: 256 objects, 65536 kernel pages measured"));
   EXPECT_THAT(r.out, HasSubstr("did: probe hugetlb: "));
   EXPECT_THAT(r.out, HasSubstr("restored at the end: "));
   EXPECT_EQ(::access((dir_ + "/quick.trace").c_str(), R_OK), 0);
+  // The arena's and the probes' hugetlb pages are all given back.
   auto nr = ReadUint("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages");
   ASSERT_TRUE(nr.ok());
+  EXPECT_EQ(*nr, nr_hugepages_before_);
   EXPECT_EQ(ActiveChoice(*ReadSetting(kDefrag)), original_defrag_);
 }
 
