@@ -65,10 +65,20 @@ ZoneTotals Totals(const snapshot::MachineSnapshot& s, const std::vector<size_t>&
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpContext& ctx) {
+absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpContext& ctx,
+                                                     std::atomic<Arena*>* publish) {
   if (arena_bytes == 0) return absl::InvalidArgumentError("arena: size 0");
   RETURN_IF_ERROR(RequireJournal(ctx, "arena"));
   std::unique_ptr<Arena> a(new Arena());
+  // Unpublished before `a` is destroyed on any error return.
+  struct Unpublish {
+    std::atomic<Arena*>* p;
+    bool armed = true;
+    ~Unpublish() {
+      if (p != nullptr && armed) p->store(nullptr);
+    }
+  } unpublish{publish};
+  if (publish != nullptr) publish->store(a.get());
   ArenaResult& r = a->result_;
   r.requested_bytes = arena_bytes;
   const uint64_t t0 = NowNs();
@@ -94,6 +104,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
     r.notes.push_back(absl::StrCat("arena: ", HumanBytes(r.free_before), " free already within the ",
                                    HumanBytes(arena_bytes), " asked for; nothing taken out"));
     r.duration_ns = NowNs() - t0;
+    unpublish.armed = false;
     return a;
   }
 
@@ -107,13 +118,22 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
     AnonParams p;
     p.bytes = ballast;
     p.page_size = AnonPageSize::kBase;
-    auto touched = MapAndTouch(p, bctx, &a->ballast_);
+    std::unique_ptr<AnonRegion> region;
+    auto touched = MapAndTouch(p, bctx, &region);
+    {
+      std::lock_guard<std::mutex> lock(a->mu_);
+      a->ballast_ = std::move(region);
+      if (a->ballast_ != nullptr) a->result_.ballast_bytes = a->ballast_->populated_pages() * kPageBytes;
+      // Given back while it was being faulted: drop it now.
+      if (a->given_back_ && a->ballast_ != nullptr) {
+        (void)a->ballast_->Discard(0, a->ballast_->bytes() / kPageBytes, /*unmap=*/false);
+      }
+    }
     if (!touched.ok()) {
       return absl::Status(touched.status().code(),
                           absl::StrCat("arena ballast of ", HumanBytes(ballast), ": ",
                                        touched.status().message()));
     }
-    r.ballast_bytes = a->ballast_->populated_pages() * kPageBytes;
   }
   if (ctx.stop->requested()) return ctx.stop->StoppedStatus("arena");
 
@@ -128,11 +148,15 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
   ASSIGN_OR_RETURN(snapshot::MachineSnapshot s1, snapshot::ReadMachineSnapshot("/"));
   const ZoneTotals t1 = Totals(s1, all_zones);
   const uint64_t keep = arena_bytes / kPmdBytes;
+  if (ctx.stop->requested()) return ctx.stop->StoppedStatus("arena");
   if (t1.order9 > keep) {
     const uint64_t want = t1.order9 - keep;
     absl::Status grow = ctx.journal->ChangeSetting(kNrHugepages2M, std::to_string(r.pool_before + want));
     auto after = ReadUint(kNrHugepages2M);
-    if (after.ok() && *after > r.pool_before) r.pool_pages = *after - r.pool_before;
+    {
+      std::lock_guard<std::mutex> lock(a->mu_);
+      if (after.ok() && *after > r.pool_before) r.pool_pages = *after - r.pool_before;
+    }
     if (!grow.ok()) {
       // Whatever the pool got is given back by the destructor.
       if (grow.code() == absl::StatusCode::kPermissionDenied) {
@@ -154,6 +178,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
   r.free_after = t2.free_pages * kPageBytes;
   r.order9_after = t2.order9;
   r.duration_ns = NowNs() - t0;
+  unpublish.armed = false;
   return a;
 }
 

@@ -18,6 +18,7 @@
 // pageblocks end up in the lowest zone that has them (DMA32 on x86-64).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -54,8 +55,11 @@ class Arena {
   // otherwise. The ballast is reserved in its own accounting, not in
   // ctx.ledger (the scenario's budget is for the scenario). When the arena is
   // as large as the free memory already, nothing is taken and a note says so.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Arena>> Shrink(uint64_t arena_bytes,
-                                                                     OpContext& ctx);
+  // `publish`, when given, points at the arena from the moment it holds
+  // anything (and is cleared before an error return destroys it), so the
+  // watchdog can count and give back what is taken out while it is taken.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Arena>> Shrink(
+      uint64_t arena_bytes, OpContext& ctx, std::atomic<Arena*>* publish = nullptr);
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;

@@ -846,10 +846,9 @@ absl::StatusOr<RunReport> RunScenario(const sc::Scenario& s, const RunOptions& o
   }
   if (budget.arena_bytes != 0 && run_status.ok()) {
     progress(absl::StrCat("arena: leaving ", HumanBytes(budget.arena_bytes), " free"));
-    auto a = Arena::Shrink(budget.arena_bytes, ctx);
+    auto a = Arena::Shrink(budget.arena_bytes, ctx, &arena_ptr);
     if (a.ok()) {
       arena = std::move(*a);
-      arena_ptr.store(arena.get());
       report.arena_used = true;
       report.arena = arena->result();
       // A stop raised while the arena was being built had no arena to give back.
