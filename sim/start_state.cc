@@ -460,7 +460,10 @@ void ZoneLoader::Measure(const std::vector<ZonePageblocks>& sim_map) {
         const uint64_t m = (pfn - rz_.map_first_pfn) / kPageblockPages;
         if (m >= rz_.blocks.size()) continue;
         const fl_pageblock_entry& rec = rz_.blocks[m];
-        if (rec.migratetype == 0xff && z.blocks[i].migratetype == 0xff) continue;
+        // A block the map could not type (no online page, or only pages
+        // with no flag at all: pcp pages, vmalloc and pipe buffers read as
+        // zero) has nothing to compare with.
+        if (rec.migratetype == 0xff) continue;
         ag_.map_blocks++;
         // Isolate blocks are loaded as Movable (see InternalType).
         const int rec_type = rec.migratetype == 0xff ? -1 : InternalType(rec.migratetype);

@@ -114,8 +114,8 @@ struct ZoneAgreement {
   uint64_t free_blocks_off_type = 0;
   uint64_t free_blocks_unplaced = 0;       // no room anywhere (per-order totals then differ)
   uint64_t pageblocks_unassigned = 0;      // recorded types that found no block to take them
-  // With a pageblock map: blocks compared, blocks of equal type, and
-  // sum |free pages sim - recorded| over blocks.
+  // With a pageblock map: blocks compared (those the map typed), blocks of
+  // equal type, and sum |free pages sim - recorded| over them.
   uint64_t map_blocks = 0;
   uint64_t map_type_equal = 0;
   uint64_t map_free_abs_diff = 0;

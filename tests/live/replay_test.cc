@@ -97,11 +97,8 @@ TEST_F(ReplayLiveTest, SnapshotMapOfThisMachineLoadsIntoTheModel) {
   // for (the map is read after buddyinfo, while the machine runs on).
   EXPECT_EQ(report->FreeBlockOrderDiff(), unplaced);
   EXPECT_LE(unplaced * 1000, recorded_blocks + 1000);
-  // Blocks take the type the map recorded, except blocks only partly in
-  // their zone (the model keeps their boot type) and blocks the map read as
-  // absent where the model has present pages (holes are reconciled with
-  // spanned - present).
-  EXPECT_GE(equal * 100, blocks * 95) << equal << " of " << blocks;
+  // Every block the map typed has that type in the model.
+  EXPECT_EQ(equal, blocks);
   std::printf("pageblock types equal to the map: %llu of %llu\n", static_cast<unsigned long long>(equal),
               static_cast<unsigned long long>(blocks));
   std::printf("%s", FormatStartStateReport(*report, (*reader)->header().migratetype_names).c_str());
