@@ -1764,6 +1764,7 @@ constexpr int kCompactResultSkipped = 1;
 constexpr int kCompactResultDeferred = 2;
 constexpr int kCompactResultSuccess = 8;
 constexpr uint64_t kPcpDecayPeriod = 1000000000;  // one simulated second
+constexpr int kMaxKswapdPasses = 1 << 16;
 }  // namespace
 
 bool PageAllocator::NodeBalanced(int node, int order, int highest) const {
@@ -1886,7 +1887,9 @@ int PageAllocator::BalanceNode(int node, int order, int highest) {
   }
   const bool boosted = nr_boost_reclaim > 0;
   uint64_t total = 0;
-  for (;;) {
+  // Each pass must free pages to continue; the cap only guards against an
+  // owner model that reports pages it did not free.
+  for (int pass = 0; pass < kMaxKswapdPasses; ++pass) {
     bool balanced = NodeBalanced(node, order, highest);
     // An imbalanced node is reclaimed normally; boosting waits.
     if (!balanced && nr_boost_reclaim) nr_boost_reclaim = 0;
@@ -2082,6 +2085,9 @@ uint64_t PageAllocator::AllocateSlow(const AllocRequest& req, MigrateType t, int
       compact_prio = kCompactPrioAsync;
     }
   }
+  // Whether the retries ran out (as opposed to a rule that gives up at
+  // once): only then may defrag_mode fragment.
+  bool exhausted = false;
   for (;;) {
     if (flags & alloc::kKswapd) WakeAllKswapds(req, req.order, highest, /*record=*/false);
     i = GetPageFromFreelist(req, t, highest, flags, &zone);
@@ -2114,14 +2120,15 @@ uint64_t PageAllocator::AllocateSlow(const AllocRequest& req, MigrateType t, int
         ShouldCompactRetry(req, highest, flags, compact_result, &compact_prio, &compaction_retries)) {
       continue;
     }
+    // defrag_mode (6.15+): only now, with reclaim and compaction exhausted,
+    // may a blocking request fragment; the whole retry loop runs again
+    // without NOFRAGMENT.
+    if (config_.defrag_mode && (flags & alloc::kNoFragment) && !exhausted) {
+      exhausted = true;
+      flags &= ~alloc::kNoFragment;
+      continue;
+    }
     break;
-  }
-  // defrag_mode (6.15+): only now, with reclaim and compaction exhausted, may
-  // a blocking request fragment.
-  if (config_.defrag_mode && (flags & alloc::kNoFragment) && can_direct_reclaim) {
-    flags &= ~alloc::kNoFragment;
-    i = GetPageFromFreelist(req, t, highest, flags, &zone);
-    if (i != kNil) return FinishAlloc(req, t, i);
   }
   return FailAlloc(req, t);
 }

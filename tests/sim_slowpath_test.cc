@@ -171,6 +171,19 @@ TEST(SimSlowPath, DefragModeFragmentsOnlyAfterReclaimRetries) {
   }
 }
 
+// A __GFP_NORETRY request gives up before the retries run out, so in
+// defrag_mode it never fragments: one reclaim round, then failure.
+TEST(SimSlowPath, DefragModeNoretryNeverFragments) {
+  auto a = Make(/*defrag_mode=*/true, 128);
+  for (uint64_t k = 0; k < 4096; ++k) {
+    ASSERT_EQ(a->AllocateWithFlags({0, gfp::kHighuserMovable, 0, 0, OwnerKind::kAnon}, alloc::kNoWatermarks), k);
+  }
+  for (uint64_t k = 256; k < 512; ++k) ASSERT_TRUE(a->Free(k, 0).ok());
+  EXPECT_EQ(a->Allocate({0, gfp::kKernel | gfp::kNoretry, 0, 0, OwnerKind::kKernel}), kNoPfn);
+  EXPECT_EQ(a->vm_events().allocstall, 1u);
+  EXPECT_EQ(a->PageblockType(256), kMovable);
+}
+
 // THP-style requests (order 9, __GFP_NORETRY): without direct reclaim
 // (defrag=never-like) no reclaim at all; with it and no page user (so no
 // compaction), one round and the request fails.
