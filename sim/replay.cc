@@ -239,7 +239,7 @@ absl::Status TraceReplayer::Replay(const fl_record_header& rec) {
   }
 }
 
-absl::Status TraceReplayer::FreeLive(std::map<uint64_t, Live>::iterator it, int cpu) {
+absl::Status TraceReplayer::FreeLive(LiveMap::iterator it, int cpu) {
   const Live l = it->second;
   live_.erase(it);
   sim_to_kernel_.erase(l.sim_pfn);
@@ -259,11 +259,10 @@ absl::Status TraceReplayer::ReleaseOverlapping(uint64_t pfn, int order, int cpu)
     auto prev = std::prev(it);
     if (prev->first + (uint64_t{1} << prev->second.order) > pfn) it = prev;
   }
-  while (it != live_.end() && it->first < end) {
-    auto next = std::next(it);
-    RETURN_IF_ERROR(FreeLive(it, cpu));
-    it = next;
-  }
+  // Erasing from a B-tree invalidates iterators: collect the keys first.
+  std::vector<uint64_t> keys;
+  for (; it != live_.end() && it->first < end; ++it) keys.push_back(it->first);
+  for (uint64_t k : keys) RETURN_IF_ERROR(FreeLive(live_.find(k), cpu));
   return absl::OkStatus();
 }
 

@@ -31,9 +31,10 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bpf/fraglab_events.h"
@@ -145,7 +146,8 @@ class TraceReplayer final : public EventSink {
   // Frees in the model every live traced block overlapping [pfn, pfn+2^order)
   // (the kernel must have freed them without a traced free).
   absl::Status ReleaseOverlapping(uint64_t pfn, int order, int cpu);
-  absl::Status FreeLive(std::map<uint64_t, Live>::iterator it, int cpu);
+  using LiveMap = absl::btree_map<uint64_t, Live>;  // ordered: overlap searches
+  absl::Status FreeLive(LiveMap::iterator it, int cpu);
   int ZoneIndexOfKernelPfn(uint64_t pfn) const;
   void Count(const std::string& kind, uint64_t n = 1) { result_.unexplained[kind] += n; }
   std::string FallbackText(const std::vector<ReplayFallbackKey>& v) const;
@@ -162,8 +164,8 @@ class TraceReplayer final : public EventSink {
   uint64_t index_ = 0;  // of the record being processed
   uint64_t page_events_ = 0;
   uint64_t aggregate_records_ = 0;
-  std::map<uint64_t, Live> live_;  // kernel pfn -> model block
-  std::unordered_map<uint64_t, uint64_t> sim_to_kernel_;  // model block head -> kernel pfn (lookups only)
+  LiveMap live_;  // kernel pfn -> model block
+  absl::flat_hash_map<uint64_t, uint64_t> sim_to_kernel_;  // model block head -> kernel pfn (lookups only)
   uint64_t now_ = 0;  // model time: never goes backwards
   void Track(uint64_t kernel_pfn, Live l);
   void AdvanceTo(uint64_t ts_ns);
