@@ -2159,6 +2159,36 @@ void PageAllocator::AdvanceTime(uint64_t now) {
   MaybeCheck("AdvanceTime");
 }
 
+absl::Status PageAllocator::SetVmSysctl(const std::string& name, int64_t value) {
+  auto bad = [&](const char* why) {
+    return absl::InvalidArgumentError(absl::StrFormat("sysctl vm.%s = %d: %s", name, value, why));
+  };
+  if (name == "min_free_kbytes") {
+    if (value < 0) return bad("must be >= 0");
+    config_.min_free_kbytes = value;
+    SetupWatermarks();
+  } else if (name == "watermark_scale_factor") {
+    if (value < 1 || value > 3000) return bad("must be in 1..3000");
+    config_.watermark_scale_factor = value;
+    SetupWatermarks();
+  } else if (name == "watermark_boost_factor") {
+    if (value < 0) return bad("must be >= 0");
+    config_.watermark_boost_factor = value;
+  } else if (name == "percpu_pagelist_high_fraction") {
+    if (value < 0 || (value > 0 && value < 8)) return bad("must be 0 or >= 8");
+    config_.percpu_pagelist_high_fraction = value;
+    SetupPcp();
+  } else if (name == "defrag_mode") {
+    if (value != 0 && value != 1) return bad("must be 0 or 1");
+    config_.defrag_mode = value == 1;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("sysctl vm.%s: not a setting of the allocator model", name));
+  }
+  MaybeCheck("SetVmSysctl");
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------
 // Building start states (AllocateAt, SplitAllocated)
 

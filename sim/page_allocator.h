@@ -218,6 +218,16 @@ class PageAllocator {
   int FragmentationIndex(int zone, int order) const;
   // ---- End of compaction ------------------------------------------------
 
+  // Writing /proc/sys/vm/<name> during a run, for the allocator's own
+  // sysctls: "min_free_kbytes" and "watermark_scale_factor" recompute every
+  // zone's watermarks (setup_per_zone_wmarks, which also drops any boost),
+  // "percpu_pagelist_high_fraction" recomputes pcp batch and high,
+  // "watermark_boost_factor" and "defrag_mode" (0/1) take effect at the next
+  // allocation. InvalidArgument naming the setting for an unknown name or a
+  // value the kernel would reject (min_free_kbytes < 0, scale factor outside
+  // 1..3000, boost factor < 0, high fraction 1..7 or < 0).
+  [[nodiscard]] absl::Status SetVmSysctl(const std::string& name, int64_t value);
+
   // Event counters of reclaim, compaction and the slow path.
   const VmEventCounters& vm_events() const { return vm_events_; }
 

@@ -283,5 +283,24 @@ TEST(SimReclaim, AdvanceTimeRunsPcpDecayPerSecond) {
   EXPECT_EQ(a->pcp_stats(0, 0).high, b->pcp_stats(0, 0).high);
 }
 
+// Sysctls during a run: min_free_kbytes 512 gives min 128, low 160, high
+// 192 on the 4096-page zone (d = max(128 / 4, 4)); a bad value is refused.
+TEST(SimReclaim, VmSysctlsRecomputeWatermarks) {
+  auto a = Make(nullptr);
+  ASSERT_TRUE(a->SetVmSysctl("min_free_kbytes", 512).ok());
+  EXPECT_EQ(a->zone_stats(0).wmark_min, 128u);
+  EXPECT_EQ(a->zone_stats(0).wmark_low, 160u);
+  EXPECT_EQ(a->zone_stats(0).wmark_high, 192u);
+  // d = max(32, 4096 * 1000 / 10000 = 409) with scale factor 1000.
+  ASSERT_TRUE(a->SetVmSysctl("watermark_scale_factor", 1000).ok());
+  EXPECT_EQ(a->zone_stats(0).wmark_low, 128u + 409u);
+  EXPECT_TRUE(a->SetVmSysctl("watermark_boost_factor", 0).ok());
+  EXPECT_TRUE(a->SetVmSysctl("defrag_mode", 1).ok());
+  EXPECT_EQ(a->SetVmSysctl("watermark_scale_factor", 0).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->SetVmSysctl("percpu_pagelist_high_fraction", 3).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->SetVmSysctl("swappiness", 60).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->zone_stats(0).wmark_low, 128u + 409u);
+}
+
 }  // namespace
 }  // namespace fraglab::sim
