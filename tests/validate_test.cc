@@ -187,6 +187,27 @@ TEST(CompareKernelAndSimTest, RepeatsGiveMeanAndSpreadAndMissingEventsAreZero) {
   EXPECT_FALSE(st2->kernel_mean.has_value());
 }
 
+TEST(CompareKernelAndSimTest, PreparationEventsBeforeTheFirstPhaseAreNotJudged) {
+  // The kernel run's "start" pseudo-phase holds a compaction (its
+  // preparation); the simulator has none there. Only phase metrics count.
+  MetricsBuilder b(Header(false));
+  fl_compact_begin_end end;
+  InitRecord(end, FL_EV_COMPACT_END, 1, 0);
+  end.status = 5;
+  ASSERT_TRUE(b.Emit(end.hdr).ok());
+  TraceMetrics kernel = b.Finish();
+  const TraceMetrics with_phase = Metrics(false, 100, 500, 0);
+  kernel.phases.insert(kernel.phases.end(), with_phase.phases.begin() + 1, with_phase.phases.end());
+  ToleranceSet tol;
+  ASSERT_TRUE(ParseToleranceSpec("compaction=0,0%", tol).ok());
+  const ValidateComparison c = CompareKernelAndSim({kernel}, Metrics(true, 100, 500, 0), tol);
+  for (const ValidateRow& r : c.rows) {
+    EXPECT_FALSE(r.phase == "start" && r.cls == "compaction") << r.metric;
+  }
+  EXPECT_EQ(c.disagreeing, 0u);
+  EXPECT_GT(c.agreeing, 0u);
+}
+
 TEST(ValidateTest, SimulatorOnlyRunWritesTheTraceAndSaysWhy) {
   char tmpl[] = "/tmp/fraglab-validate-run-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
