@@ -67,7 +67,8 @@ FRAGLAB_COMMAND("validate", 45, [](CLI::App& app) -> CommandRunner {
       ->capture_default_str();
   sub->add_option("--tolerance", flags->tolerance_specs,
                   "CLASS=ABS[,REL%] (classes: free_blocks, free_blocks_high, free_pages, pageblocks, fallbacks, "
-                  "compaction, probe); repeatable");
+                  "compaction, probe); repeatable")
+      ->allow_extra_args(false);  // one value per --tolerance, so the scenario may follow
   sub->add_option("--tolerance-file", flags->tolerance_file, "TOML file with [CLASS] abs = .. rel = .. tables");
   sub->add_option("--report", flags->options.report_dir, "Also write the HTML report (fraglab report) here");
   sub->add_option("--noise-window", flags->options.noise_window_s,
