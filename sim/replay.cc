@@ -17,6 +17,8 @@ namespace {
 constexpr char kKindFreeUntraced[] =
     "free of a page not allocated in the trace (allocated before it started, by alloc_pages_bulk, or as a "
     "compaction target)";
+constexpr char kKindFreeStartState[] =
+    "free of a page allocated before the trace: the model's start-state page at that pfn freed";
 constexpr char kKindBatchedFreed[] = "batched free of a page already freed";
 constexpr char kKindFreePart[] = "free of part of a traced block (split_page): model block split";
 constexpr char kKindFreeLarger[] = "free larger than the traced allocation(s) it covers";
@@ -356,7 +358,11 @@ absl::Status TraceReplayer::OnFree(const fl_page_free& r) {
     if (prev->first + (uint64_t{1} << prev->second.order) > r.pfn) it = prev;
   }
   if (it == live_.end() || it->first >= end) {
-    Count(r.batched ? kKindBatchedFreed : kKindFreeUntraced);
+    if (!r.batched && FreeStartStatePages(r.pfn, order, cpu)) {
+      Count(kKindFreeStartState);
+    } else {
+      Count(r.batched ? kKindBatchedFreed : kKindFreeUntraced);
+    }
     return absl::OkStatus();
   }
   const uint64_t head = it->first;
@@ -374,6 +380,32 @@ absl::Status TraceReplayer::OnFree(const fl_page_free& r) {
   }
   Count(kKindFreeLarger);
   return ReleaseOverlapping(r.pfn, order, cpu);
+}
+
+bool TraceReplayer::FreeStartStatePages(uint64_t pfn, int order, int cpu) {
+  const uint64_t n = uint64_t{1} << order;
+  // The model's allocated block containing pfn: its head is pfn aligned down
+  // to the block's order.
+  uint64_t head = kNoPfn;
+  PageInfo info;
+  for (int o = 0; o <= kMaxOrder; ++o) {
+    const uint64_t h = pfn & ~((uint64_t{1} << o) - 1);
+    info = allocator_->Page(h);
+    if (info.kind == PageInfo::Kind::kAllocated && info.order >= o && h + (uint64_t{1} << info.order) > pfn) {
+      head = h;
+      break;
+    }
+    if (info.kind != PageInfo::Kind::kNone) return false;  // free, pcp, or a block that ends before pfn
+  }
+  if (head == kNoPfn || info.owner == OwnerKind::kReserved || sim_to_kernel_.contains(head)) return false;
+  if (head + (uint64_t{1} << info.order) < pfn + n) return false;  // the free reaches past the block
+  if (head == pfn && info.order == order) return allocator_->Free(pfn, order, cpu).ok();
+  // Part of a larger start-state block: split it, free the pages asked for.
+  if (!allocator_->SplitAllocated(head).ok()) return false;
+  for (uint64_t p = pfn; p < pfn + n; ++p) {
+    if (!allocator_->Free(p, 0, cpu).ok()) return false;
+  }
+  return true;
 }
 
 void TraceReplayer::OnSnapshot(const fl_snapshot_zone& z) {

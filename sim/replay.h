@@ -148,6 +148,11 @@ class TraceReplayer final : public EventSink {
   absl::Status ReleaseOverlapping(uint64_t pfn, int order, int cpu);
   using LiveMap = absl::btree_map<uint64_t, Live>;  // ordered: overlap searches
   absl::Status FreeLive(LiveMap::iterator it, int cpu);
+  // A kernel free of a page allocated before the trace: frees the model's
+  // start-state pages at the same pfns (splitting their block), so the model
+  // does not run out of memory the kernel got back. False when the model has
+  // no start-state allocation there.
+  bool FreeStartStatePages(uint64_t pfn, int order, int cpu);
   int ZoneIndexOfKernelPfn(uint64_t pfn) const;
   void Count(const std::string& kind, uint64_t n = 1) { result_.unexplained[kind] += n; }
   std::string FallbackText(const std::vector<ReplayFallbackKey>& v) const;
