@@ -1,23 +1,34 @@
 // Generator numbers on this machine (root; real memory, so these are not run
-// by the test suite):
+// by the test suite; the machine may be shared: compare ratios and per-GiB
+// figures measured in one run):
 //  BM_FragmentToTarget/<strategy>: time to take the machine from a prepared
-//    start to a fragmentation target (order-9 free blocks < 5 % of the
-//    start's, while at least 40 % of memory stays free), in 256 MiB steps:
-//    strategy 0 faults base pages and releases every other page; strategy 1
-//    faults THPs (each takes one free 2 MiB block) and unmaps all but one
-//    4 KiB page per 2 MiB, so each step removes 128 order-9 blocks while the
-//    run holds only 512 KiB. Reported per GiB faulted and per GiB held.
-//    Stops at the budget (FRAGLAB_BENCH_BUDGET, default 2GiB) and reports
-//    reached=0 when the target was not reached within it.
-//  BM_ScenarioRepeatability/<name>: runs a scenario 5 times (fraglab run
-//    without the tracker) and reports the coefficient of variation of the
-//    key metrics: order>=9 free blocks at the end, hugetlb and THP probe
-//    results, and the run time. Scenarios: FRAGLAB_BENCH_SCENARIOS
-//    (comma-separated names in scenarios/, default "quick").
+//    start to a fragmentation target: order-9 free blocks under 5 % of the
+//    start's while at least 40 % of the start's free memory stays free. The
+//    start is an arena (gen/arena.h) of FRAGLAB_BENCH_ARENA (default 2GiB)
+//    free memory, so the target concerns the arena, not the memory the arena
+//    took out. Steps of 256 MiB: strategy 0 faults base pages and releases
+//    every other page (MADV_DONTNEED); strategy 1 faults THPs (each takes one
+//    free 2 MiB block) and unmaps all but one 4 KiB page per 2 MiB, then
+//    runs the shrinkers (drop_caches=2) so the deferred THP split frees the
+//    rest at once: each step removes 128 order-9 blocks while the run holds
+//    512 KiB. Stops at
+//    the budget (FRAGLAB_BENCH_BUDGET, default 2GiB; faulted bytes count
+//    until unmapped) and reports reached=0 when the target was not reached
+//    within it. hotplug_MiB is memory virtio-mem plugged in meanwhile.
+//  BM_ScenarioRepeatability/<name>: runs a scenario 5 times with the tracker
+//    attached (as `fraglab run`) and reports the coefficient of variation of
+//    the key metrics: order>=9 free blocks at the end, fallbacks by class
+//    (claim/steal/pollute) over the run, hugetlb and THP probe successes
+//    (each probe phase summed), and the run time. Scenarios:
+//    FRAGLAB_BENCH_SCENARIOS (comma-separated names in scenarios/, default
+//    all shipped ones).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <mutex>
+#include <thread>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -27,10 +38,13 @@
 #include "common/scenario_parser.h"
 #include "common/snapshot_machine.h"
 #include "common/units.h"
+#include "bpf/tracker.h"
 #include "gen/anon.h"
+#include "gen/arena.h"
 #include "gen/release.h"
 #include "gen/runner.h"
 #include "gen/safety.h"
+#include "gen/sysfs.h"
 #include "gen/system_ops.h"
 
 namespace fraglab::gen {
@@ -64,35 +78,68 @@ uint64_t BenchBudget() {
   return 2 * kGiB;
 }
 
+uint64_t EnvBytes(const char* name, uint64_t dflt) {
+  const char* env = std::getenv(name);
+  if (env != nullptr) {
+    auto sz = ParseSize(env);
+    if (sz.ok()) {
+      auto b = ResolveSizeBytes(*sz, 0);
+      if (b.ok()) return *b;
+    }
+  }
+  return dflt;
+}
+
 void BM_FragmentToTarget(benchmark::State& state) {
   if (::geteuid() != 0) {
-    state.SkipWithError("needs root (drop caches, compact)");
+    state.SkipWithError("needs root (drop caches, compact, hugetlb pool)");
     return;
   }
   const uint64_t budget = BenchBudget();
+  const uint64_t arena_bytes = EnvBytes("FRAGLAB_BENCH_ARENA", 2 * kGiB);
   auto sample = ReadMemorySample();
-  if (!sample.ok() || sample->mem_available < budget + DefaultAvailableFloor(sample->mem_total)) {
-    state.SkipWithError("not enough MemAvailable for the bench budget");
+  if (!sample.ok() || sample->mem_available < arena_bytes + DefaultAvailableFloor(sample->mem_total)) {
+    state.SkipWithError("not enough MemAvailable for the bench arena");
     return;
   }
   for (auto _ : state) {
     state.PauseTiming();
+    char tmpl[] = "/tmp/fraglab-bench-XXXXXX";
+    const std::string dir = ::mkdtemp(tmpl);
+    auto journal = RestoreJournal::Open(dir);
+    if (!journal.ok()) {
+      state.SkipWithError(std::string(journal.status().message()).c_str());
+      return;
+    }
     StopFlag stop;
     MemoryLedger ledger(budget);
+    std::unique_ptr<Arena> arena;
+    std::atomic<Arena*> arena_ptr{nullptr};
     WatchdogOptions wo;
+    wo.releasable = [&] { Arena* a = arena_ptr.load(); return a ? a->held_bytes() : 0; };
+    wo.on_stop = [&] { if (Arena* a = arena_ptr.load()) a->GiveBack(); };
     Watchdog wd(wo, &stop);
     (void)wd.Start();
-    OpContext ctx{&stop, &ledger, nullptr, "/tmp"};
+    OpContext ctx{&stop, &ledger, journal->get(), dir};
     (void)DropCaches(3);
     (void)Compact();
     (void)Settle(stop);
-    uint64_t free0 = 0, managed = 0;
-    const uint64_t start9 = Order9Now(&free0, &managed);
+    auto a = Arena::Shrink(arena_bytes, ctx, &arena_ptr);
+    if (!a.ok()) {
+      wd.Stop();
+      (void)(*journal)->Replay();
+      state.SkipWithError(std::string(a.status().message()).c_str());
+      return;
+    }
+    arena = std::move(*a);
+    uint64_t free0 = 0, managed0 = 0;
+    const uint64_t start9 = Order9Now(&free0, &managed0);
     state.ResumeTiming();
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<AnonRegion>> regions;
-    uint64_t now9 = start9, free_pages = free0, faulted = 0;
+    uint64_t now9 = start9, free_pages = free0, managed = managed0, faulted = 0;
     bool reached = false;
+    bool split_failed = false;
     while (!stop.requested()) {
       AnonParams p;
       p.bytes = 256ULL << 20;
@@ -111,14 +158,23 @@ void BM_FragmentToTarget(benchmark::State& state) {
       std::unique_ptr<AnonRegion> r;
       if (!MapAndTouch(p, ctx, &r).ok()) break;
       faulted += r->bytes();
+
       if (!Release(*r, rp, stop).ok()) break;
+      if (state.range(0) == 1) {
+        // A partly unmapped THP is only queued for a deferred split, which a
+        // shrinker runs under memory pressure: until then all 2 MiB stay
+        // allocated. drop_caches=2 runs every shrinker, the split one too.
+        // (debugfs split_huge_pages would be precise but refuses writes,
+        // EPERM, on this VM.)
+        if (!DropCaches(2).ok()) split_failed = true;
+      }
       regions.push_back(std::move(r));
       now9 = Order9Now(&free_pages, &managed);
-      if (now9 * 20 < start9 && free_pages * 10 >= managed * 4) {
+      if (now9 * 20 < start9 && free_pages * 10 >= free0 * 4) {
         reached = true;
         break;
       }
-      if (free_pages * 10 < managed * 4) break;  // below 40 % free: target unreachable
+      if (free_pages * 10 < free0 * 4) break;  // below 40 % free: target unreachable
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     uint64_t held = 0;
@@ -126,6 +182,10 @@ void BM_FragmentToTarget(benchmark::State& state) {
     state.PauseTiming();
     regions.clear();
     wd.Stop();
+    arena_ptr.store(nullptr);
+    arena.reset();
+    (void)(*journal)->Replay();
+    std::system(("rm -rf '" + dir + "'").c_str());
     state.ResumeTiming();
     const double gib = static_cast<double>(held) / static_cast<double>(kGiB);
     state.counters["reached"] = reached ? 1 : 0;
@@ -133,10 +193,11 @@ void BM_FragmentToTarget(benchmark::State& state) {
     state.counters["GiB_held"] = gib;
     state.counters["GiB_faulted"] = static_cast<double>(faulted) / static_cast<double>(kGiB);
     state.counters["s_per_GiB_faulted"] = faulted ? secs * static_cast<double>(kGiB) / static_cast<double>(faulted) : 0;
-    state.counters["s_per_GiB_held"] = gib > 0 ? secs / gib : 0;
     state.counters["order9_start"] = static_cast<double>(start9);
     state.counters["order9_end"] = static_cast<double>(now9);
-    state.counters["free_pct_end"] = managed ? 100.0 * static_cast<double>(free_pages) / static_cast<double>(managed) : 0;
+    state.counters["free_pct_end"] = free0 ? 100.0 * static_cast<double>(free_pages) / static_cast<double>(free0) : 0;
+    state.counters["split_failed"] = split_failed ? 1 : 0;
+    state.counters["hotplug_MiB"] = static_cast<double>(managed > managed0 ? managed - managed0 : 0) * 4096.0 / (1 << 20);
   }
 }
 BENCHMARK(BM_FragmentToTarget)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
@@ -163,13 +224,72 @@ double Cv(const std::vector<double>& v) {
   return std::sqrt(ss / static_cast<double>(v.size() - 1)) / mean;
 }
 
-// First number after `prefix` in the phase details of the report.
-double DetailNumber(const RunReport& r, const std::string& prefix) {
+// Sum over the phases of the first number after `prefix` in each detail.
+double DetailSum(const RunReport& r, const std::string& prefix) {
+  double sum = 0;
   for (const auto& p : r.phases) {
     auto pos = p.detail.find(prefix);
-    if (pos != std::string::npos) return std::atof(p.detail.c_str() + pos + prefix.size());
+    if (pos != std::string::npos) sum += std::atof(p.detail.c_str() + pos + prefix.size());
   }
-  return 0;
+  return sum;
+}
+
+// One run as `fraglab run` does it: the tracker attached when it can be.
+absl::StatusOr<RunReport> RunTracked(const scenario::Scenario& sc, const std::string& state_dir,
+                                     bool* tracked) {
+  RunSink sink(nullptr);
+  std::unique_ptr<tracker::Tracker> tr;
+  *tracked = false;
+  if (tracker::CheckPrerequisites().ok()) {
+    auto header = snapshot::TraceHeaderForThisMachine();
+    if (header.ok()) {
+      tracker::TrackerOptions topt;
+      topt.zones = header->zones;
+      topt.pageblock_order = header->pageblock_order;
+      topt.snapshots = false;
+      auto started = tracker::Tracker::Start(topt, &sink);
+      if (started.ok()) tr = std::move(*started);
+    }
+  }
+  std::mutex mu;
+  std::atomic<bool> done{false};
+  std::thread poller;
+  if (tr) {
+    poller = std::thread([&] {
+      while (!done.load()) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          (void)tr->Poll(0);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+  }
+  RunHooks hooks;
+  hooks.sink = &sink;
+  if (tr) {
+    hooks.drain = [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      (void)tr->Poll(0);
+    };
+  }
+  RunOptions ro;
+  ro.progress = false;
+  ro.state_dir = state_dir;
+  auto rep = RunScenario(sc, ro, hooks);
+  done.store(true);
+  if (poller.joinable()) poller.join();
+  if (tr) {
+    (void)tr->Stop();
+    *tracked = true;
+  }
+  return rep;
+}
+
+double Mean(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m += x;
+  return v.empty() ? 0 : m / static_cast<double>(v.size());
 }
 
 void BM_ScenarioRepeatability(benchmark::State& state, std::string name) {
@@ -185,37 +305,54 @@ void BM_ScenarioRepeatability(benchmark::State& state, std::string name) {
   constexpr int kRuns = 5;
   for (auto _ : state) {
     std::vector<double> order9, hugetlb, thp, secs;
+    std::vector<double> fb[3];
+    bool tracked = false;
     for (int i = 0; i < kRuns; ++i) {
-      RunSink sink(nullptr);
-      RunHooks hooks;
-      hooks.sink = &sink;
-      RunOptions ro;
-      ro.progress = false;
       char tmpl[] = "/tmp/fraglab-bench-XXXXXX";
-      ro.state_dir = ::mkdtemp(tmpl);
-      auto rep = RunScenario(*sc, ro, hooks);
-      std::system(("rm -rf '" + ro.state_dir + "'").c_str());
+      const std::string dir = ::mkdtemp(tmpl);
+      auto rep = RunTracked(*sc, dir, &tracked);
+      std::system(("rm -rf '" + dir + "'").c_str());
       if (!rep.ok()) {
         state.SkipWithError(std::string(rep.status().message()).c_str());
         return;
       }
+      if (!rep->stop_reason.empty()) {
+        state.SkipWithError(("stopped early: " + rep->stop_reason).c_str());
+        return;
+      }
       order9.push_back(rep->phases.empty() ? 0 : static_cast<double>(rep->phases.back().end.Order9Blocks()));
-      hugetlb.push_back(DetailNumber(*rep, "probe hugetlb: "));
-      thp.push_back(DetailNumber(*rep, "probe thp: "));
+      hugetlb.push_back(DetailSum(*rep, "probe hugetlb: "));
+      thp.push_back(DetailSum(*rep, "probe thp: "));
       secs.push_back(static_cast<double>(rep->total_ns) / 1e9);
+      std::array<uint64_t, 3> n{};
+      for (const auto& p : rep->phases) {
+        for (int c = 0; c < 3; ++c) n[c] += p.fallbacks[c];
+      }
+      for (int c = 0; c < 3; ++c) fb[c].push_back(static_cast<double>(n[c]));
     }
+    state.counters["tracked"] = tracked ? 1 : 0;
+    state.counters["mean_order9_end"] = Mean(order9);
     state.counters["cv_order9_end"] = Cv(order9);
+    state.counters["mean_claim"] = Mean(fb[0]);
+    state.counters["cv_claim"] = Cv(fb[0]);
+    state.counters["mean_steal"] = Mean(fb[1]);
+    state.counters["cv_steal"] = Cv(fb[1]);
+    state.counters["mean_pollute"] = Mean(fb[2]);
+    state.counters["cv_pollute"] = Cv(fb[2]);
+    state.counters["mean_hugetlb"] = Mean(hugetlb);
     state.counters["cv_hugetlb"] = Cv(hugetlb);
+    state.counters["mean_thp"] = Mean(thp);
     state.counters["cv_thp"] = Cv(thp);
+    state.counters["mean_seconds"] = Mean(secs);
     state.counters["cv_seconds"] = Cv(secs);
-    state.counters["mean_seconds"] = [&] { double m = 0; for (double x : secs) m += x; return m / kRuns; }();
-    state.counters["mean_hugetlb"] = [&] { double m = 0; for (double x : hugetlb) m += x; return m / kRuns; }();
   }
 }
 
 int Register() {
   const char* env = std::getenv("FRAGLAB_BENCH_SCENARIOS");
-  std::string list = env != nullptr ? env : "quick";
+  std::string list = env != nullptr ? env
+                                    : "quick,mixed-sizes,unmovable-pinning,slab-interleave,"
+                                      "pagecache-churn,pagecache-lbs,thp-after-fragmentation";
   for (absl::string_view n : absl::StrSplit(list, ',', absl::SkipEmpty())) {
     std::string name(n);
     benchmark::RegisterBenchmark(("BM_ScenarioRepeatability/" + name).c_str(), BM_ScenarioRepeatability, name)
