@@ -570,6 +570,7 @@ absl::StatusOr<ValidateResult> Validate(const ValidateOptions& options) {
       if (kernel_failed) break;
     }
     r.kernel_ran = !r.kernel.empty();
+    if (!r.kernel_ran) r.kernel_skipped = "the kernel run failed (see the note below)";
   }
   const std::string sim_trace = (fs::path(options.out_dir) / "sim.fltrace").string();
   ASSIGN_OR_RETURN(r.sim, RunSimulatorSide(s, text, sim_trace, r.kernel_ran ? r.kernel.front().trace : ""));
@@ -586,8 +587,8 @@ absl::StatusOr<ValidateResult> Validate(const ValidateOptions& options) {
     }
     r.comparison = CompareKernelAndSim(km, sim_metrics, options.tolerances, events, true);
   }
-  r.ok = r.kernel_ran ? (!kernel_failed && r.sim.stopped.empty() && r.comparison.disagreeing == 0)
-                      : r.sim.stopped.empty();
+  // A kernel run that failed is a failure even when the simulation alone ran.
+  r.ok = !kernel_failed && r.sim.stopped.empty() && (!r.kernel_ran || r.comparison.disagreeing == 0);
   if (!options.report_dir.empty()) {
     std::vector<std::string> a, b;
     for (const KernelSideResult& k : r.kernel) a.push_back(k.trace);
