@@ -1174,6 +1174,29 @@ absl::Status KernelModel::DoSysctl(const sc::SysctlOp& op, const std::string& wh
     StepDone("compaction setting changed");
     return absl::OkStatus();
   }
+  // The allocator's own sysctls (watermarks, boost, pcp high, defrag_mode):
+  // validated as the scenario format does, then applied by the allocator,
+  // which recomputes watermarks or pcp sizes where the kernel does.
+  struct VmField {
+    const char* setting;
+    int64_t sc::VmSysctls::*field;
+  };
+  static constexpr VmField kAllocatorSysctls[] = {
+      {"vm.min_free_kbytes", &sc::VmSysctls::min_free_kbytes},
+      {"vm.watermark_scale_factor", &sc::VmSysctls::watermark_scale_factor},
+      {"vm.watermark_boost_factor", &sc::VmSysctls::watermark_boost_factor},
+      {"vm.defrag_mode", &sc::VmSysctls::defrag_mode},
+      {"vm.percpu_pagelist_high_fraction", &sc::VmSysctls::percpu_pagelist_high_fraction},
+  };
+  for (const VmField& f : kAllocatorSysctls) {
+    if (op.setting != f.setting) continue;
+    absl::Status st = sc::ApplySysctl(spec_, op.setting, op.value);
+    if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", st.message()));
+    st = a_->SetVmSysctl(op.setting.substr(3), spec_.vm.*f.field);
+    if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", st.message()));
+    StepDone("allocator setting changed");
+    return absl::OkStatus();
+  }
   return absl::InvalidArgumentError(absl::StrCat(where, ": setting '", op.setting,
                                                  "' cannot be changed during a simulated run: the allocator "
                                                  "model has no run-time setter for it (set it in [machine.vm])"));
