@@ -199,9 +199,20 @@ void Arena::GiveBack() {
   if (given_back_) return;
   given_back_ = true;
   if (result_.pool_pages > 0) {
-    // The journal entry stays: its replay finds the value already restored.
-    absl::Status st = WriteSetting(kNrHugepages2M, std::to_string(result_.pool_before));
-    if (!st.ok() && error_.empty()) error_ = std::string(st.message());
+    // Shrink by what the arena added, never below what is there now: another
+    // run that grew the pool meanwhile keeps its pages, and one that already
+    // shrank it is not undone. The journal entry stays: its replay finds the
+    // value already restored when runs did not overlap.
+    auto now = ReadUint(kNrHugepages2M);
+    if (!now.ok()) {
+      if (error_.empty()) error_ = std::string(now.status().message());
+    } else {
+      const uint64_t target = *now > result_.pool_pages ? *now - result_.pool_pages : 0;
+      if (target < *now) {
+        absl::Status st = WriteSetting(kNrHugepages2M, std::to_string(target));
+        if (!st.ok() && error_.empty()) error_ = std::string(st.message());
+      }
+    }
   }
 
   if (ballast_ != nullptr) {
