@@ -1,6 +1,7 @@
 #include "sim/replay.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -13,29 +14,50 @@
 namespace fraglab::sim {
 namespace {
 
-// Unexplained-event kinds (keys of ReplayResult::unexplained).
-constexpr char kKindFreeUntraced[] =
+// Unexplained-event kinds (keys of ReplayResult::unexplained): counted by
+// index while replaying, named at the end.
+enum Kind : int {
+  kKindFreeUntraced,
+  kKindFreeStartState,
+  kKindBatchedFreed,
+  kKindFreePart,
+  kKindFreeLarger,
+  kKindRealloc,
+  kKindKernelFailed,
+  kKindOutsideZones,
+  kKindRejected,
+  kKindPcpRefill,
+  kKindZoneLocked,
+  kKindPcpDrain,
+  kKindCompactMigrated,
+  kKindBackground,
+  kKindDrops,
+  kKindHotplug,
+  kKindBeforeStart,
+  kKindExtfragOrphan,
+  kNumKinds
+};
+constexpr const char* kKindNames[kNumKinds] = {
     "free of a page not allocated in the trace (allocated before it started, by alloc_pages_bulk, or as a "
-    "compaction target)";
-constexpr char kKindFreeStartState[] =
-    "free of a page allocated before the trace: the model's start-state page at that pfn freed";
-constexpr char kKindBatchedFreed[] = "batched free of a page already freed";
-constexpr char kKindFreePart[] = "free of part of a traced block (split_page): model block split";
-constexpr char kKindFreeLarger[] = "free larger than the traced allocation(s) it covers";
-constexpr char kKindRealloc[] =
-    "allocation of pages the replay still held (their free was not traced): freed in the model first";
-constexpr char kKindKernelFailed[] = "failed kernel allocation (not replayed)";
-constexpr char kKindOutsideZones[] = "alloc/free outside every modelled zone";
-constexpr char kKindRejected[] = "request the model rejects (gfp, order or CPU invalid for it)";
-constexpr char kKindPcpRefill[] = "pcp refill from the buddy (zone_locked percpu_refill; the model refills its own)";
-constexpr char kKindZoneLocked[] = "buddy removal (zone_locked; the model decides its own)";
-constexpr char kKindPcpDrain[] = "pcp drain to the buddy (the model drains its own)";
-constexpr char kKindCompactMigrated[] = "pages migrated by kernel compaction (targets allocated untraced)";
-constexpr char kKindBackground[] = "kernel compaction/reclaim/THP/OOM event (background work, not replayed)";
-constexpr char kKindDrops[] = "events lost by the recorder";
-constexpr char kKindHotplug[] = "zone size change between snapshots (memory hotplug, virtio-mem)";
-constexpr char kKindBeforeStart[] = "record before the start snapshot (not replayed)";
-constexpr char kKindExtfragOrphan[] = "kernel fallback with no later allocation on its CPU";
+    "compaction target)",
+    "free of a page allocated before the trace: the model's start-state page at that pfn freed",
+    "batched free of a page already freed",
+    "free of part of a traced block (split_page): model block split",
+    "free larger than the traced allocation(s) it covers",
+    "allocation of pages the replay still held (their free was not traced): freed in the model first",
+    "failed kernel allocation (not replayed)",
+    "alloc/free outside every modelled zone",
+    "request the model rejects (gfp, order or CPU invalid for it)",
+    "pcp refill from the buddy (zone_locked percpu_refill; the model refills its own)",
+    "buddy removal (zone_locked; the model decides its own)",
+    "pcp drain to the buddy (the model drains its own)",
+    "pages migrated by kernel compaction (targets allocated untraced)",
+    "kernel compaction/reclaim/THP/OOM event (background work, not replayed)",
+    "events lost by the recorder",
+    "zone size change between snapshots (memory hotplug, virtio-mem)",
+    "record before the start snapshot (not replayed)",
+    "kernel fallback with no later allocation on its CPU",
+};
 
 template <typename T>
 absl::StatusOr<T> Typed(const fl_record_header& rec, uint64_t index) {
@@ -87,14 +109,13 @@ class TraceReplayer::Owners final : public PageUser {
  public:
   explicit Owners(TraceReplayer* r) : r_(r) {}
   void OnMigrated(uint64_t old_pfn, uint64_t new_pfn, int order) override {
-    auto it = r_->sim_to_kernel_.find(old_pfn);
-    if (it == r_->sim_to_kernel_.end()) return;  // a start-state block: no kernel pfn of ours
-    const uint64_t kpfn = it->second;
-    r_->sim_to_kernel_.erase(it);
-    auto live = r_->live_.find(kpfn);
-    if (live != r_->live_.end() && live->second.sim_pfn == old_pfn && live->second.order == order) {
-      live->second.sim_pfn = new_pfn;
-      r_->sim_to_kernel_[new_pfn] = kpfn;
+    const uint32_t v = r_->sim_heads_.Get(old_pfn);
+    if (v == 0) return;  // a start-state block: no kernel pfn of ours
+    r_->sim_heads_.Fill(old_pfn, 1, 0);
+    LiveBlock& b = r_->blocks_[v - 1];
+    if (b.sim_pfn == old_pfn && b.order == order) {
+      b.sim_pfn = new_pfn;
+      r_->sim_heads_.Fill(new_pfn, 1, v);
     }
   }
   uint64_t Reclaim(const ReclaimRequest& req) override {
@@ -106,9 +127,40 @@ class TraceReplayer::Owners final : public PageUser {
   TraceReplayer* r_;
 };
 
-void TraceReplayer::Track(uint64_t kernel_pfn, Live l) {
-  live_[kernel_pfn] = l;
-  sim_to_kernel_[l.sim_pfn] = kernel_pfn;
+void TraceReplayer::PfnTable::FreeDeleter::operator()(uint32_t* p) const { std::free(p); }
+
+bool TraceReplayer::PfnTable::Reset(uint64_t base, uint64_t size) {
+  data_.reset(static_cast<uint32_t*>(std::calloc(size > 0 ? size : 1, sizeof(uint32_t))));
+  base_ = base;
+  size_ = data_ ? size : 0;
+  return data_ != nullptr;
+}
+
+void TraceReplayer::PfnTable::Fill(uint64_t pfn, uint64_t n, uint32_t v) {
+  const uint64_t lo = std::max(pfn, base_);
+  const uint64_t hi = std::min(pfn + n, base_ + size_);
+  if (lo < hi) std::fill(data_.get() + (lo - base_), data_.get() + (hi - base_), v);
+}
+
+void TraceReplayer::Track(uint64_t kernel_pfn, uint64_t sim_pfn, int order) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(blocks_.size());
+    blocks_.emplace_back();
+  }
+  blocks_[slot] = LiveBlock{kernel_pfn, sim_pfn, order};
+  live_.Fill(kernel_pfn, uint64_t{1} << order, slot + 1);
+  sim_heads_.Fill(sim_pfn, 1, slot + 1);
+}
+
+void TraceReplayer::Untrack(uint32_t slot) {
+  const LiveBlock& b = blocks_[slot];
+  live_.Fill(b.kernel_pfn, uint64_t{1} << b.order, 0);
+  if (sim_heads_.Get(b.sim_pfn) == slot + 1) sim_heads_.Fill(b.sim_pfn, 1, 0);
+  free_slots_.push_back(slot);
 }
 
 void TraceReplayer::AdvanceTo(uint64_t ts_ns) {
@@ -124,9 +176,10 @@ void TraceReplayer::AdvanceTo(uint64_t ts_ns) {
 }
 
 TraceReplayer::TraceReplayer(TraceHeader header, ReplayOptions options)
-    : header_(std::move(header)), options_(options), collector_(header_) {
+    : header_(std::move(header)), options_(options), collector_(header_), kind_counts_(kNumKinds, 0) {
   sim_sink_ = std::make_unique<SimSink>(options_.sim_sink);
   result_.header = header_;
+  traced_net_.assign(header_.zones.size(), 0);
 }
 
 TraceReplayer::~TraceReplayer() = default;
@@ -149,6 +202,30 @@ absl::Status TraceReplayer::BuildModel() {
   owners_ = std::make_unique<Owners>(this);
   allocator_->set_page_user(owners_.get());
   result_.start_ts_ns = start.ts_ns;
+  // The pfn tables span the recorded zones (kernel pfns) and the modelled
+  // zones (model pfns), plus a largest block past the end for unaligned input.
+  constexpr uint64_t kSlack = uint64_t{1} << kMaxOrder;
+  uint64_t klo = UINT64_MAX, khi = 0;
+  model_zone_.assign(header_.zones.size(), -1);
+  for (size_t i = 0; i < header_.zones.size(); ++i) {
+    const ZoneLayout& z = header_.zones[i];
+    klo = std::min(klo, z.start_pfn);
+    khi = std::max(khi, z.start_pfn + z.spanned);
+    if (z.zone_idx < kNumZoneTypes) {
+      model_zone_[i] = allocator_->FindZone(z.nid, static_cast<ZoneType>(std::clamp(z.zone_idx, 0, 3)));
+    }
+  }
+  uint64_t slo = UINT64_MAX, shi = 0;
+  for (const ZoneConfig& z : allocator_->config().zones) {
+    slo = std::min(slo, z.start_pfn);
+    shi = std::max(shi, z.start_pfn + z.spanned);
+  }
+  if (klo > khi) klo = khi = 0;
+  if (slo > shi) slo = shi = 0;
+  if (!live_.Reset(klo, khi - klo + kSlack) || !sim_heads_.Reset(slo, shi - slo + kSlack)) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "replay: cannot allocate the pfn tables (%d kernel pfns, %d model pfns)", khi - klo, shi - slo));
+  }
   for (const RecordedZone& rz : start.zones) {
     const auto key = std::make_pair(static_cast<int>(rz.snapshot.nid), static_cast<int>(rz.snapshot.zone_idx));
     start_free_pages_[key] = rz.snapshot.nr_free_pages;
@@ -200,6 +277,7 @@ absl::Status TraceReplayer::Replay(const fl_record_header& rec) {
       const ReplayFallbackKey key{e.extfrag_class, e.alloc_migratetype, e.fallback_migratetype};
       result_.kernel_fallbacks[key]++;
       result_.kernel_extfrag_events++;
+      if (rec.cpu >= pending_kernel_.size()) pending_kernel_.resize(size_t{rec.cpu} + 1);
       pending_kernel_[rec.cpu].push_back(key);
       return absl::OkStatus();
     }
@@ -241,10 +319,9 @@ absl::Status TraceReplayer::Replay(const fl_record_header& rec) {
   }
 }
 
-absl::Status TraceReplayer::FreeLive(LiveMap::iterator it, int cpu) {
-  const Live l = it->second;
-  live_.erase(it);
-  sim_to_kernel_.erase(l.sim_pfn);
+absl::Status TraceReplayer::FreeLive(uint32_t slot, int cpu) {
+  const LiveBlock l = blocks_[slot];
+  Untrack(slot);
   absl::Status st = allocator_->Free(l.sim_pfn, l.order, cpu);
   if (!st.ok()) {
     return absl::InternalError(absl::StrFormat("replay record %d: the model refused to free its block at pfn %#x: %s",
@@ -255,37 +332,37 @@ absl::Status TraceReplayer::FreeLive(LiveMap::iterator it, int cpu) {
 }
 
 absl::Status TraceReplayer::ReleaseOverlapping(uint64_t pfn, int order, int cpu) {
-  const uint64_t end = pfn + (uint64_t{1} << order);
-  auto it = live_.upper_bound(pfn);
-  if (it != live_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->first + (uint64_t{1} << prev->second.order) > pfn) it = prev;
+  // Live blocks never overlap and every page of one maps to it: walking the
+  // range meets them in ascending order; the first may start before pfn.
+  const uint64_t end = std::min(pfn + (uint64_t{1} << order), live_.end());
+  for (uint64_t p = pfn; p < end;) {
+    const int64_t slot = LiveAt(p);
+    if (slot < 0) {
+      ++p;
+      continue;
+    }
+    p = blocks_[slot].kernel_pfn + (uint64_t{1} << blocks_[slot].order);
+    RETURN_IF_ERROR(FreeLive(static_cast<uint32_t>(slot), cpu));
   }
-  // Erasing from a B-tree invalidates iterators: collect the keys first.
-  std::vector<uint64_t> keys;
-  for (; it != live_.end() && it->first < end; ++it) keys.push_back(it->first);
-  for (uint64_t k : keys) RETURN_IF_ERROR(FreeLive(live_.find(k), cpu));
   return absl::OkStatus();
 }
 
 absl::Status TraceReplayer::OnAlloc(const fl_page_alloc& r) {
   const int cpu_raw = r.hdr.cpu;
-  std::vector<ReplayFallbackKey> kernel = std::move(pending_kernel_[cpu_raw]);
-  pending_kernel_[cpu_raw].clear();
+  // The CPU's pending fallbacks move to a reused buffer (no allocation).
+  std::vector<ReplayFallbackKey>& kernel = kernel_scratch_;
+  kernel.clear();
+  if (static_cast<size_t>(cpu_raw) < pending_kernel_.size()) kernel.swap(pending_kernel_[cpu_raw]);
   if (r.pfn == FL_NO_PFN) {
     Count(kKindKernelFailed);
     return absl::OkStatus();
   }
   const int zpos = ZoneIndexOfKernelPfn(r.pfn);
-  const int zi = zpos < 0 ? -1
-                          : allocator_->FindZone(header_.zones[zpos].nid,
-                                                 static_cast<ZoneType>(std::clamp(header_.zones[zpos].zone_idx, 0, 3)));
-  if (zi < 0 || header_.zones[zpos].zone_idx >= kNumZoneTypes || r.order > kMaxOrder) {
+  if (zpos < 0 || model_zone_[zpos] < 0 || r.order > kMaxOrder) {
     Count(kKindOutsideZones);
     return absl::OkStatus();
   }
-  const auto zkey = std::make_pair(header_.zones[zpos].nid, header_.zones[zpos].zone_idx);
-  traced_net_[zkey] -= int64_t{1} << r.order;
+  traced_net_[zpos] -= int64_t{1} << r.order;
   const int cpu = cpu_raw % allocator_->config().cpus;
   {
     // Pages the kernel hands out again were freed without a traced free.
@@ -304,8 +381,9 @@ absl::Status TraceReplayer::OnAlloc(const fl_page_alloc& r) {
   sim_sink_->current.clear();
   const uint64_t sim_pfn = allocator_->Allocate(req);
   RETURN_IF_ERROR(allocator_->sink_status());
-  std::vector<ReplayFallbackKey> sim = std::move(sim_sink_->current);
-  sim_sink_->current.clear();
+  std::vector<ReplayFallbackKey>& sim = sim_scratch_;
+  sim.clear();
+  sim.swap(sim_sink_->current);
   for (const ReplayFallbackKey& k : sim) result_.sim_fallbacks[k]++;
   result_.sim_extfrag_events += sim.size();
   if (sim_pfn == kNoPfn && !allocator_->last_error().ok()) {
@@ -316,10 +394,10 @@ absl::Status TraceReplayer::OnAlloc(const fl_page_alloc& r) {
   if (sim_pfn == kNoPfn) {
     result_.allocs_sim_failed++;
   } else {
-    Track(r.pfn, Live{sim_pfn, static_cast<int>(r.order)});
+    Track(r.pfn, sim_pfn, static_cast<int>(r.order));
   }
-  std::sort(kernel.begin(), kernel.end());
-  std::sort(sim.begin(), sim.end());
+  if (kernel.size() > 1) std::sort(kernel.begin(), kernel.end());
+  if (sim.size() > 1) std::sort(sim.begin(), sim.end());
   const bool fell_back = !kernel.empty() || !sim.empty();
   if (fell_back) result_.allocs_with_fallback++;
   const bool same = kernel == sim && sim_pfn != kNoPfn;
@@ -346,18 +424,16 @@ absl::Status TraceReplayer::OnFree(const fl_page_free& r) {
     return absl::OkStatus();
   }
   if (!r.batched) {
-    traced_net_[std::make_pair(header_.zones[zpos].nid, header_.zones[zpos].zone_idx)] += int64_t{1} << r.order;
+    traced_net_[zpos] += int64_t{1} << r.order;
   }
   const int cpu = r.hdr.cpu % allocator_->config().cpus;
   AdvanceTo(r.hdr.ts_ns);
   const int order = static_cast<int>(r.order);
   const uint64_t end = r.pfn + (uint64_t{1} << order);
-  auto it = live_.upper_bound(r.pfn);
-  if (it != live_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->first + (uint64_t{1} << prev->second.order) > r.pfn) it = prev;
-  }
-  if (it == live_.end() || it->first >= end) {
+  // The live block covering r.pfn, else the first one inside the range.
+  int64_t slot = LiveAt(r.pfn);
+  for (uint64_t p = r.pfn + 1; slot < 0 && p < std::min(end, live_.end()); ++p) slot = LiveAt(p);
+  if (slot < 0) {
     if (!r.batched && FreeStartStatePages(r.pfn, order, cpu)) {
       Count(kKindFreeStartState);
     } else {
@@ -365,17 +441,16 @@ absl::Status TraceReplayer::OnFree(const fl_page_free& r) {
     }
     return absl::OkStatus();
   }
-  const uint64_t head = it->first;
-  const Live l = it->second;
-  if (head == r.pfn && l.order == order) return FreeLive(it, cpu);
+  const LiveBlock l = blocks_[slot];
+  const uint64_t head = l.kernel_pfn;
+  if (head == r.pfn && l.order == order) return FreeLive(static_cast<uint32_t>(slot), cpu);
   if (head <= r.pfn && r.pfn + (uint64_t{1} << order) <= head + (uint64_t{1} << l.order)) {
     // Part of a traced block: split_page() made it order-0 pages.
     Count(kKindFreePart);
     absl::Status st = allocator_->SplitAllocated(l.sim_pfn);
     if (!st.ok()) return absl::InternalError(absl::StrCat("replay record ", index_, ": ", st.message()));
-    live_.erase(it);
-    sim_to_kernel_.erase(l.sim_pfn);
-    for (uint64_t k = 0; k < (uint64_t{1} << l.order); ++k) Track(head + k, Live{l.sim_pfn + k, 0});
+    Untrack(static_cast<uint32_t>(slot));
+    for (uint64_t k = 0; k < (uint64_t{1} << l.order); ++k) Track(head + k, l.sim_pfn + k, 0);
     return ReleaseOverlapping(r.pfn, order, cpu);
   }
   Count(kKindFreeLarger);
@@ -397,7 +472,7 @@ bool TraceReplayer::FreeStartStatePages(uint64_t pfn, int order, int cpu) {
     }
     if (info.kind != PageInfo::Kind::kNone) return false;  // free, pcp, or a block that ends before pfn
   }
-  if (head == kNoPfn || info.owner == OwnerKind::kReserved || sim_to_kernel_.contains(head)) return false;
+  if (head == kNoPfn || info.owner == OwnerKind::kReserved || sim_heads_.Get(head) != 0) return false;
   if (head + (uint64_t{1} << info.order) < pfn + n) return false;  // the free reaches past the block
   if (head == pfn && info.order == order) return allocator_->Free(pfn, order, cpu).ok();
   // Part of a larger start-state block: split it, free the pages asked for.
@@ -429,8 +504,12 @@ void TraceReplayer::OnSnapshot(const fl_snapshot_zone& z) {
     c.kernel_nr_free[o] = z.nr_free[o];
     c.sim_nr_free[o] = st.nr_free[o];
   }
-  c.untraced_free_pages = static_cast<int64_t>(z.nr_free_pages) - static_cast<int64_t>(start_free_pages_[key]) -
-                          traced_net_[key];
+  int64_t net = 0;
+  for (size_t i = 0; i < header_.zones.size(); ++i) {
+    if (header_.zones[i].nid == z.nid && header_.zones[i].zone_idx == z.zone_idx) net += traced_net_[i];
+  }
+  c.untraced_free_pages =
+      static_cast<int64_t>(z.nr_free_pages) - static_cast<int64_t>(start_free_pages_[key]) - net;
   result_.snapshots.push_back(c);
 }
 
@@ -456,12 +535,15 @@ absl::StatusOr<ReplayResult> TraceReplayer::Finish() {
         "; record one with 'fraglab trace --all-events'"));
   }
   uint64_t orphans = 0;
-  for (const auto& [cpu, v] : pending_kernel_) orphans += v.size();
+  for (const auto& v : pending_kernel_) orphans += v.size();
   if (orphans > 0) Count(kKindExtfragOrphan, orphans);
   uint64_t lost = 0;
   for (const auto& [cpu, n] : drops_by_cpu_) lost += n;
   if (lost > 0) Count(kKindDrops, lost);
   result_.span_ns = result_.last_ts_ns > first_ts_ ? result_.last_ts_ns - first_ts_ : 0;
+  for (int k = 0; k < kNumKinds; ++k) {
+    if (kind_counts_[k] > 0) result_.unexplained[kKindNames[k]] += kind_counts_[k];
+  }
   return std::move(result_);
 }
 

@@ -33,8 +33,6 @@
 #include <tuple>
 #include <vector>
 
-#include "absl/container/btree_map.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bpf/fraglab_events.h"
@@ -133,7 +131,33 @@ class TraceReplayer final : public EventSink {
  private:
   class SimSink;
   class Owners;
-  struct Live {
+  // A dense pfn -> u32 table over [base, base + size), zero = none. Zeroed
+  // lazily by the kernel (calloc of fresh pages): only the pfns a trace
+  // touches cost memory, and lookups are one load (a replay does several per
+  // record, where an ordered map cost most of the replay's time).
+  class PfnTable {
+   public:
+    // False when the memory cannot be had.
+    [[nodiscard]] bool Reset(uint64_t base, uint64_t size);
+    uint32_t Get(uint64_t pfn) const {
+      const uint64_t i = pfn - base_;
+      return pfn >= base_ && i < size_ ? data_[i] : 0;
+    }
+    // pfns outside the table are ignored (no block the replay tracks lies there).
+    void Fill(uint64_t pfn, uint64_t n, uint32_t v);
+    uint64_t end() const { return base_ + size_; }
+
+   private:
+    struct FreeDeleter {
+      void operator()(uint32_t* p) const;
+    };
+    std::unique_ptr<uint32_t[], FreeDeleter> data_;
+    uint64_t base_ = 0;
+    uint64_t size_ = 0;
+  };
+  // A traced kernel block still allocated and the model block it maps to.
+  struct LiveBlock {
+    uint64_t kernel_pfn = 0;
     uint64_t sim_pfn = 0;
     int order = 0;
   };
@@ -144,17 +168,20 @@ class TraceReplayer final : public EventSink {
   absl::Status OnFree(const fl_page_free& r);
   void OnSnapshot(const fl_snapshot_zone& z);
   // Frees in the model every live traced block overlapping [pfn, pfn+2^order)
-  // (the kernel must have freed them without a traced free).
+  // (the kernel must have freed them without a traced free), lowest pfn first.
   absl::Status ReleaseOverlapping(uint64_t pfn, int order, int cpu);
-  using LiveMap = absl::btree_map<uint64_t, Live>;  // ordered: overlap searches
-  absl::Status FreeLive(LiveMap::iterator it, int cpu);
+  // Slot (index into blocks_) of the live block covering kernel pfn, or -1.
+  int64_t LiveAt(uint64_t kernel_pfn) const { return static_cast<int64_t>(live_.Get(kernel_pfn)) - 1; }
+  absl::Status FreeLive(uint32_t slot, int cpu);
+  void Untrack(uint32_t slot);
   // A kernel free of a page allocated before the trace: frees the model's
   // start-state pages at the same pfns (splitting their block), so the model
   // does not run out of memory the kernel got back. False when the model has
   // no start-state allocation there.
   bool FreeStartStatePages(uint64_t pfn, int order, int cpu);
   int ZoneIndexOfKernelPfn(uint64_t pfn) const;
-  void Count(const std::string& kind, uint64_t n = 1) { result_.unexplained[kind] += n; }
+  // kind: an index into the .cc's table of unexplained-event kinds.
+  void Count(int kind, uint64_t n = 1) { kind_counts_[kind] += n; }
   std::string FallbackText(const std::vector<ReplayFallbackKey>& v) const;
 
   TraceHeader header_;
@@ -169,17 +196,25 @@ class TraceReplayer final : public EventSink {
   uint64_t index_ = 0;  // of the record being processed
   uint64_t page_events_ = 0;
   uint64_t aggregate_records_ = 0;
-  LiveMap live_;  // kernel pfn -> model block
-  absl::flat_hash_map<uint64_t, uint64_t> sim_to_kernel_;  // model block head -> kernel pfn (lookups only)
-  uint64_t now_ = 0;  // model time: never goes backwards
-  void Track(uint64_t kernel_pfn, Live l);
+  std::vector<uint64_t> kind_counts_;  // unexplained events by kind index
+  std::vector<LiveBlock> blocks_;      // slots; free ones listed in free_slots_
+  std::vector<uint32_t> free_slots_;
+  PfnTable live_;       // kernel pfn (every page of a live block) -> slot + 1
+  PfnTable sim_heads_;  // model block head -> slot + 1
+  uint64_t now_ = 0;    // model time: never goes backwards
+  void Track(uint64_t kernel_pfn, uint64_t sim_pfn, int order);
   void AdvanceTo(uint64_t ts_ns);
-  std::map<int, std::vector<ReplayFallbackKey>> pending_kernel_;  // CPU -> extfrag since its last alloc
+  std::vector<std::vector<ReplayFallbackKey>> pending_kernel_;  // [CPU]: extfrag since its last alloc
+  std::vector<ReplayFallbackKey> kernel_scratch_;  // reused per allocation: no allocation per record
+  std::vector<ReplayFallbackKey> sim_scratch_;
   std::map<uint16_t, uint64_t> drops_by_cpu_;
-  // Per zone of the header: free pages at the start snapshot and the net
-  // change (frees - allocs, pages) the traced events of the zone made since.
+  // Per zone of the header (index into header_.zones): the model's zone
+  // index (-1: not modelled) and the net change (frees - allocs, pages) the
+  // traced events of the zone made since the start snapshot.
+  std::vector<int> model_zone_;
+  std::vector<int64_t> traced_net_;
+  // Per (nid, zone_idx): free pages at the start snapshot, last layout seen.
   std::map<std::pair<int, int>, uint64_t> start_free_pages_;
-  std::map<std::pair<int, int>, int64_t> traced_net_;
   std::map<std::pair<int, int>, fl_snapshot_zone> last_layout_;
 };
 
