@@ -413,16 +413,17 @@ int PageAllocator::CompactionSuitAllocationOrder(int zone, int order, int highes
     // 6.15+ returns before tracing; the older form traces SUCCESS.
     if (config_.era == Era::kClaim) return ret;
   } else if (config_.era == Era::kClaim) {
-    int64_t w = mark;
     if (order > kCostlyOrder && async && !(alloc_flags & alloc::kCma)) {
-      w = marks[1] + gap;
-      if (!CompactWatermarkOk(zone, 0, w, highest, 0)) {
+      // Costly async requests that may not use CMA first need the caller's
+      // mark plus the gap in non-CMA free pages (checked without ALLOC_CMA).
+      if (!CompactWatermarkOk(zone, 0, mark + gap, highest, 0)) {
         // Returned before compaction_suitable: not traced.
         return kSkipped;
       }
     }
-    // __compaction_suitable: order-0 pages for the targets beyond the mark.
-    int64_t need = w + gap;
+    // __compaction_suitable, given the caller's mark (not the one above):
+    // order-0 pages for the targets beyond it.
+    int64_t need = mark + gap;
     if (order > kCostlyOrder) need += static_cast<int64_t>(s.wmark_low) - static_cast<int64_t>(s.wmark_min);
     ret = CompactWatermarkOk(zone, 0, need, highest, alloc::kCma) ? kContinue : kSkipped;
   } else {
