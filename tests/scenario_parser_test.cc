@@ -675,7 +675,10 @@ TEST(ShippedScenariosTest, QuickIsSmallEnoughForCi) {
   absl::StatusOr<uint64_t> budget = ResolveSizeBytes(s->budget.memory, 0);
   ASSERT_TRUE(budget.ok());
   EXPECT_LE(*budget, uint64_t{2} << 30);
-  EXPECT_LE(s->budget.max_duration, absl::Minutes(2));
+  // A bound, not the usual time (about 40 s here): taking the arena out can
+  // fault gigabytes that free page reporting gave back to the host, at
+  // 4-13 s per GiB on this VM (docs/generator.md).
+  EXPECT_LE(s->budget.max_duration, absl::Minutes(5));
 }
 
 }  // namespace
