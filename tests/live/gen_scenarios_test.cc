@@ -254,21 +254,8 @@ class GenScenariosTest : public ::testing::TestWithParam<Effect> {
   std::map<std::string, std::string> settings_before_;
 };
 
-// The scenarios CI runs by default: one per effect class (order-9 drop,
-// UNMOVABLE pollution, RECLAIMABLE pollution), about 2 minutes together on
-// this VM. The others take 20-210 s each here (faulting memory that free
-// page reporting gave back to the host, mkfs on loop devices), which would
-// more than double CI; FRAGLAB_LIVE_SCENARIOS=all runs them too.
-bool RunsByDefault(const std::string& scenario) {
-  return scenario == "quick" || scenario == "unmovable-pinning" || scenario == "slab-interleave";
-}
-
 TEST_P(GenScenariosTest, HasItsEffect) {
   const Effect& e = GetParam();
-  const char* all = std::getenv("FRAGLAB_LIVE_SCENARIOS");
-  if (!RunsByDefault(e.scenario) && (all == nullptr || std::string(all) != "all")) {
-    GTEST_SKIP() << e.scenario << " takes minutes on this VM: set FRAGLAB_LIVE_SCENARIOS=all to run it";
-  }
   auto run = RunShipped(e.scenario, dir_ + "/state");
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   const RunReport& r = run->report;
