@@ -387,33 +387,13 @@ absl::StatusOr<KernelSideResult> RunKernelSide(const scenario::Scenario& s, cons
       result.note = absl::StrCat("tracker failed to start: ", started.status().message());
     }
   }
-  std::mutex tr_mu;
-  std::atomic<bool> done{false};
-  absl::Status poll_status;
-  std::thread poller;
-  if (tr) {
-    poller = std::thread([&] {
-      while (!done.load()) {
-        {
-          std::lock_guard<std::mutex> lock(tr_mu);
-          absl::Status st = tr->Poll(0);
-          if (!st.ok() && poll_status.ok()) poll_status = st;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    });
-  }
   gen::RunHooks hooks;
   hooks.sink = &sink;
-  if (tr) {
-    hooks.drain = [&] {
-      std::lock_guard<std::mutex> lock(tr_mu);
-      (void)tr->Poll(0);
-    };
-  }
-  absl::StatusOr<gen::RunReport> report = gen::RunScenario(s, ro, hooks);
-  done.store(true);
-  if (poller.joinable()) poller.join();
+  absl::StatusOr<gen::RunReport> report = absl::InternalError("the generator did not run");
+  absl::Status poll_status = tracker::RunWhilePolling(tr.get(), [&](std::function<void()> drain) {
+    hooks.drain = std::move(drain);
+    report = gen::RunScenario(s, ro, hooks);
+  });
   absl::Status close_status;
   if (tr) {
     close_status.Update(tr->Stop());

@@ -251,34 +251,17 @@ absl::StatusOr<RunReport> RunTracked(const scenario::Scenario& sc, const std::st
       if (started.ok()) tr = std::move(*started);
     }
   }
-  std::mutex mu;
-  std::atomic<bool> done{false};
-  std::thread poller;
-  if (tr) {
-    poller = std::thread([&] {
-      while (!done.load()) {
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          (void)tr->Poll(0);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    });
-  }
   RunHooks hooks;
   hooks.sink = &sink;
-  if (tr) {
-    hooks.drain = [&] {
-      std::lock_guard<std::mutex> lock(mu);
-      (void)tr->Poll(0);
-    };
-  }
   RunOptions ro;
   ro.progress = false;
   ro.state_dir = state_dir;
-  auto rep = RunScenario(sc, ro, hooks);
-  done.store(true);
-  if (poller.joinable()) poller.join();
+  absl::StatusOr<RunReport> rep = absl::InternalError("the generator did not run");
+  // Poll errors show as lost events in the trace; the benchmark reads the report.
+  (void)tracker::RunWhilePolling(tr.get(), [&](std::function<void()> drain) {
+    hooks.drain = std::move(drain);
+    rep = RunScenario(sc, ro, hooks);
+  });
   if (tr) {
     (void)tr->Stop();
     *tracked = true;

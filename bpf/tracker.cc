@@ -13,7 +13,10 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <atomic>
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -645,6 +648,34 @@ std::vector<std::string> Tracker::Notes() const {
     if (!tp.attached) out.push_back(absl::StrCat(tp.category, ":", tp.name, " not attached: ", tp.note));
   }
   return out;
+}
+
+absl::Status RunWhilePolling(Tracker* tracker,
+                             const std::function<void(std::function<void()> drain)>& body) {
+  if (tracker == nullptr) {
+    body({});
+    return absl::OkStatus();
+  }
+  std::mutex mu;
+  std::atomic<bool> done{false};
+  absl::Status poll_status;
+  std::thread poller([&] {
+    while (!done.load()) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        absl::Status st = tracker->Poll(0);
+        if (!st.ok() && poll_status.ok()) poll_status = st;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  body([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    (void)tracker->Poll(0);
+  });
+  done.store(true);
+  poller.join();
+  return poll_status;
 }
 
 }  // namespace fraglab::tracker

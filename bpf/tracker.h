@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <functional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -145,5 +146,13 @@ class TeeSink final : public EventSink {
  private:
   std::vector<EventSink*> sinks_;
 };
+
+// Runs `body` while `tracker` (may be null) is polled every 50 ms on a
+// background thread, so its ring buffers never fill during a long run.
+// `body` gets a drain function that polls at once under the same lock (the
+// generator calls it before each phase marker so events land in the right
+// phase); it is empty when `tracker` is null. Returns the first poll error.
+[[nodiscard]] absl::Status RunWhilePolling(Tracker* tracker,
+                                           const std::function<void(std::function<void()> drain)>& body);
 
 }  // namespace fraglab::tracker

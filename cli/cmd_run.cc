@@ -117,33 +117,13 @@ int RunRun(const RunCliOptions& opt) {
 
   // The tracker is polled on its own thread; the runner drains it before
   // each phase marker so events land in the right phase.
-  std::mutex tr_mu;
-  std::atomic<bool> done{false};
-  absl::Status poll_status;
-  std::thread poller;
-  if (tr) {
-    poller = std::thread([&] {
-      while (!done.load()) {
-        {
-          std::lock_guard<std::mutex> lock(tr_mu);
-          absl::Status st = tr->Poll(0);
-          if (!st.ok() && poll_status.ok()) poll_status = st;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    });
-  }
   gen::RunHooks hooks;
   hooks.sink = &sink;
-  if (tr) {
-    hooks.drain = [&] {
-      std::lock_guard<std::mutex> lock(tr_mu);
-      (void)tr->Poll(0);
-    };
-  }
-  absl::StatusOr<gen::RunReport> report = gen::RunScenario(*sc, ro, hooks);
-  done.store(true);
-  if (poller.joinable()) poller.join();
+  absl::StatusOr<gen::RunReport> report = absl::InternalError("the generator did not run");
+  absl::Status poll_status = tracker::RunWhilePolling(tr.get(), [&](std::function<void()> drain) {
+    hooks.drain = std::move(drain);
+    report = gen::RunScenario(*sc, ro, hooks);
+  });
   absl::Status close_status;
   if (tr) {
     close_status.Update(tr->Stop());
