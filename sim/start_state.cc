@@ -115,6 +115,10 @@ class ZoneLoader {
   uint64_t base_ = 0;             // start rounded down to a pageblock
   uint64_t nblocks_ = 0;
   std::vector<uint8_t> page_;     // kPg* per pfn from base_
+  // Per block: its pages that are kPgAvail. A block with fewer than 2^k
+  // cannot take a free block of order k, whatever the layout: placement
+  // skips it without scanning its pages.
+  std::vector<uint16_t> avail_;
   std::vector<uint8_t> target_;   // per block: internal type or kNoType
   std::vector<int32_t> budget_;   // per block: recorded free pages left to place (map only)
   std::vector<uint16_t> cursor_;  // per block and order: next offset to try
@@ -135,8 +139,14 @@ void ZoneLoader::MarkAvailable() {
       if (t == kCma && !a_.numbering().with_cma()) continue;
       for (uint64_t pfn : a_.FreeList(zi_, o, static_cast<MigrateType>(t))) {
         boot_free_.emplace_back(pfn, o);
-        std::fill(page_.begin() + static_cast<int64_t>(Idx(pfn)),
-                  page_.begin() + static_cast<int64_t>(Idx(pfn) + (uint64_t{1} << o)), kPgAvail);
+        const uint64_t n = uint64_t{1} << o;
+        std::fill(page_.begin() + static_cast<int64_t>(Idx(pfn)), page_.begin() + static_cast<int64_t>(Idx(pfn) + n),
+                  kPgAvail);
+        // Free blocks are aligned: one of order >= 9 covers whole blocks,
+        // a smaller one lies inside a single block.
+        for (uint64_t p = pfn; p < pfn + n; p += std::min(n, kPageblockPages)) {
+          avail_[BlockOf(p)] += static_cast<uint16_t>(std::min(n, kPageblockPages));
+        }
       }
     }
   }
@@ -178,8 +188,7 @@ void ZoneLoader::AssignBlockTypes() {
   for (int tier = 0; tier < 3; ++tier) {
     for (uint64_t b = 0; b < nblocks_; ++b) {
       if (!BlockFullyInZone(b)) continue;
-      uint64_t avail = 0;
-      for (uint64_t p = 0; p < kPageblockPages; ++p) avail += page_[b * kPageblockPages + p] == kPgAvail;
+      const uint64_t avail = avail_[b];
       const int t = avail == kPageblockPages ? 0 : avail > 0 ? 1 : 2;
       if (t == tier) order.push_back(b);
     }
@@ -243,8 +252,12 @@ void ZoneLoader::ComputeTargets(std::array<std::array<uint64_t, kNumMigrateTypes
 
 void ZoneLoader::MarkPlaced(uint64_t pfn, int order) {
   const uint64_t n = uint64_t{1} << order;
+  // Every page of the range was kPgAvail (the callers checked).
   std::fill(page_.begin() + static_cast<int64_t>(Idx(pfn)), page_.begin() + static_cast<int64_t>(Idx(pfn) + n),
             kPgFree);
+  for (uint64_t p = pfn; p < pfn + n; p += std::min(n, kPageblockPages)) {
+    avail_[BlockOf(p)] -= static_cast<uint16_t>(std::min(n, kPageblockPages));
+  }
   if (order < kMaxOrder) {
     // Keep the buddy from ever being wholly free, or the placed block would
     // merge with it (__free_one_page): unless some page of the buddy can
@@ -255,6 +268,7 @@ void ZoneLoader::MarkPlaced(uint64_t pfn, int order) {
     for (uint64_t p = buddy; p < buddy + n; ++p) {
       if (page_[Idx(p)] == kPgUnavail || page_[Idx(p)] == kPgPinned) return;
     }
+    if (page_[Idx(buddy + n - 1)] == kPgAvail) avail_[BlockOf(buddy + n - 1)]--;
     page_[Idx(buddy + n - 1)] = kPgPinned;
   }
 }
@@ -264,6 +278,10 @@ bool ZoneLoader::TryPlaceInBlock(uint64_t b, int order, bool use_budget) {
   if (use_budget && budget_[b] < static_cast<int32_t>(n)) return false;
   const uint64_t bstart = base_ + b * kPageblockPages;
   uint16_t& cur = cursor_[b * kNumOrders + static_cast<uint64_t>(order)];
+  if (avail_[b] < n) {  // no room for 2^order available pages: the scan below would find nothing
+    cur = static_cast<uint16_t>(kPageblockPages);
+    return false;
+  }
   for (uint64_t off = cur; off + n <= kPageblockPages; off += n) {
     const uint64_t pfn = bstart + off;
     bool ok = true;
@@ -299,6 +317,7 @@ bool ZoneLoader::TryPlacePair(uint64_t b, bool use_budget, int pass_type) {
                      budget_[b + 1] < static_cast<int32_t>(kPageblockPages))) {
     return false;
   }
+  if (avail_[b] < kPageblockPages || avail_[b + 1] < kPageblockPages) return false;
   for (uint64_t p = pfn; p < pfn + (uint64_t{1} << kMaxOrder); ++p) {
     if (page_[Idx(p)] != kPgAvail) return false;
   }
@@ -350,8 +369,10 @@ absl::Status ZoneLoader::AllocateRest() {
         ++p;
         continue;
       }
-      uint64_t q = p;
-      while (q < stop && page_[Idx(q)] != kPgFree) ++q;
+      // The run to allocate ends at the next page placed free.
+      const uint8_t* from = page_.data() + Idx(p);
+      const void* f = std::memchr(from, kPgFree, stop - p);
+      const uint64_t q = f == nullptr ? stop : p + static_cast<uint64_t>(static_cast<const uint8_t*>(f) - from);
       // Allocate [p, q).
       while (p < q) {
         int o = 0;
@@ -485,6 +506,7 @@ absl::Status ZoneLoader::Load() {
   // Pages up to the end of the last block (outside the zone they stay unavailable).
   page_.assign(nblocks_ * kPageblockPages, kPgUnavail);
   target_.assign(nblocks_, kNoType);
+  avail_.assign(nblocks_, 0);
   budget_.assign(nblocks_, 0);
   cursor_.assign(nblocks_ * kNumOrders, 0);
   MarkAvailable();
