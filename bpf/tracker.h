@@ -130,23 +130,6 @@ class Tracker {
   std::unique_ptr<Impl> impl_;
 };
 
-// Sends every record to each of `sinks` in order (e.g. the trace writer and
-// a summary builder); stops at the first error.
-class TeeSink final : public EventSink {
- public:
-  explicit TeeSink(std::vector<EventSink*> sinks) : sinks_(std::move(sinks)) {}
-  [[nodiscard]] absl::Status Emit(const fl_record_header& rec) override {
-    for (EventSink* s : sinks_) {
-      absl::Status st = s->Emit(rec);
-      if (!st.ok()) return st;
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  std::vector<EventSink*> sinks_;
-};
-
 // Runs `body` while `tracker` (may be null) is polled every 50 ms on a
 // background thread, so its ring buffers never fill during a long run.
 // `body` gets a drain function that polls at once under the same lock (the

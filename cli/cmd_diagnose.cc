@@ -16,6 +16,7 @@
 #include "bpf/trace_summary.h"
 #include "bpf/tracker.h"
 #include "cli/command.h"
+#include "common/event_sink.h"
 #include "common/snapshot_machine.h"
 #include "common/trace_file.h"
 #include "common/units.h"
@@ -69,7 +70,7 @@ absl::Status RecordTrace(const snapshot::MachineSnapshot& before, uint64_t durat
   }
   std::vector<EventSink*> sinks = {&summary};
   if (writer) sinks.push_back(writer.get());
-  tracker::TeeSink tee(sinks);
+  TeeSink tee(sinks);
   tracker::TrackerOptions topt;
   topt.zones = header.zones;
   topt.pageblock_order = header.pageblock_order;

@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "analysis/metrics.h"
 #include "cli/command.h"
+#include "common/event_sink.h"
 #include "common/proc_file.h"
 #include "common/scenario_parser.h"
 #include "common/trace_file.h"
@@ -38,23 +39,6 @@ struct SimOptions {
   bool quiet = false;
   std::string start_from;           // trace whose first snapshot is the start state
   std::string maps = "snapshots";   // pageblock maps into the trace: none, snapshots, phases
-};
-
-// Offers every record to each sink in turn; remembers the first error.
-class FanOutSink final : public EventSink {
- public:
-  void Add(EventSink* s) { sinks_.push_back(s); }
-  [[nodiscard]] absl::Status Emit(const fl_record_header& rec) override {
-    absl::Status first;
-    for (EventSink* s : sinks_) {
-      absl::Status st = s->Emit(rec);
-      if (!st.ok() && first.ok()) first = st;
-    }
-    return first;
-  }
-
- private:
-  std::vector<EventSink*> sinks_;
 };
 
 // Writes pageblock maps of the model into the trace (at the end of snapshot
@@ -215,10 +199,12 @@ int RunSim(const SimOptions& opt) {
     std::fprintf(stderr, "fraglab sim: --maps '%s': expected none, snapshots or phases\n", opt.maps.c_str());
     return kExitUsage;
   }
-  FanOutSink fan;
+  // Metrics first, then the trace writer: the metrics builder never fails,
+  // so both see every record even though the tee stops at the first error.
+  TeeSink tee;
   sim::ScenarioSimulator::Options so;
   if (opt.seed_given) so.seed = opt.seed;
-  so.sink = &fan;
+  so.sink = &tee;
   SimObserver observer;
   so.observer = &observer;
   std::optional<sim::RecordedStart> start;
@@ -246,13 +232,13 @@ int RunSim(const SimOptions& opt) {
   const TraceHeader header =
       sim::SimTraceHeader(*s, (*simulator)->allocator(), *text, (*simulator)->seed());
   analysis::MetricsBuilder metrics(header);
-  fan.Add(&metrics);
+  tee.Add(&metrics);
   std::unique_ptr<TraceWriter> writer;
   if (!opt.output.empty()) {
     absl::StatusOr<std::unique_ptr<TraceWriter>> w = TraceWriter::Open(opt.output, header);
     if (!w.ok()) return ReportStatus(kCmd, w.status());
     writer = std::move(*w);
-    fan.Add(writer.get());
+    tee.Add(writer.get());
   }
   observer.Configure(opt.maps == "none" ? nullptr : writer.get(), opt.maps == "phases",
                      (*simulator)->phases().size(), !opt.quiet && isatty(STDERR_FILENO) != 0);

@@ -19,6 +19,7 @@
 #include "bpf/trace_summary.h"
 #include "bpf/tracker.h"
 #include "cli/command.h"
+#include "common/event_sink.h"
 #include "common/snapshot_machine.h"
 #include "common/status.h"
 #include "common/trace_file.h"
@@ -155,7 +156,7 @@ int RunTrace(const TraceOptions& opt) {
   absl::StatusOr<std::unique_ptr<TraceWriter>> writer = TraceWriter::Open(opt.output, *header, wopt);
   if (!writer.ok()) return ReportStatus(kCmd, writer.status());
   tracker::TraceSummaryBuilder summary;
-  tracker::TeeSink sink({writer->get(), &summary});
+  TeeSink sink({writer->get(), &summary});
 
   struct sigaction sa{};
   sa.sa_handler = OnStopSignal;

@@ -1,14 +1,16 @@
 // EventSink: where producers (simulator, tracker, generator) put records of
 // the shared schema (bpf/fraglab_events.h). The trace writer is one sink;
-// tests use VectorSink.
+// tests use VectorSink; TeeSink hands every record to several sinks.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "bpf/fraglab_events.h"
+#include "common/check.h"
 
 namespace fraglab {
 
@@ -52,6 +54,35 @@ class VectorSink final : public EventSink {
   // readers use as<T>() (memcpy) rather than the reference where it matters.
   std::vector<uint8_t> bytes_;
   std::vector<size_t> offsets_;
+};
+
+// Hands every record to each of its sinks in the order they were given (e.g.
+// a metrics builder, then the trace writer). Error rule: the first sink that
+// fails ends the record there; later sinks do not see that record and the
+// error is returned. So a summary placed after the trace writer counts only
+// records the writer accepted. Sinks are not owned and must outlive the tee;
+// none may be null.
+class TeeSink final : public EventSink {
+ public:
+  TeeSink() = default;
+  explicit TeeSink(std::vector<EventSink*> sinks) : sinks_(std::move(sinks)) {
+    for (const EventSink* s : sinks_) FRAGLAB_CHECK(s != nullptr);
+  }
+  // Appends `sink` after the ones already there.
+  void Add(EventSink* sink) {
+    FRAGLAB_CHECK(sink != nullptr);
+    sinks_.push_back(sink);
+  }
+  [[nodiscard]] absl::Status Emit(const fl_record_header& rec) override {
+    for (EventSink* s : sinks_) {
+      absl::Status st = s->Emit(rec);
+      if (!st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<EventSink*> sinks_;
 };
 
 // Fills a record header for a fixed-size payload struct.

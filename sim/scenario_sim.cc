@@ -88,14 +88,13 @@ absl::StatusOr<uint64_t> RequestGfp(const sc::AllocOp& op) {
 
 }  // namespace
 
-absl::Status ScenarioSimulator::Tee::Emit(const fl_record_header& rec) {
-  if (keep_extfrag && rec.kind == FL_EV_EXTFRAG && rec.size >= sizeof(fl_extfrag)) {
+absl::Status ScenarioSimulator::ExtfragWindow::Emit(const fl_record_header& rec) {
+  if (rec.kind == FL_EV_EXTFRAG && rec.size >= sizeof(fl_extfrag)) {
     fl_extfrag e;
     std::memcpy(&e, &rec, sizeof(e));
-    extfrag.push_back(e);
+    events.push_back(e);
   }
-  if (next == nullptr) return absl::OkStatus();
-  return next->Emit(rec);
+  return absl::OkStatus();
 }
 
 ScenarioSimulator::ScenarioSimulator(const sc::Scenario& s, const Options& options)
@@ -104,14 +103,17 @@ ScenarioSimulator::ScenarioSimulator(const sc::Scenario& s, const Options& optio
       seed_(options.seed.value_or(s.seed)),
       rng_(seed_),
       phases_(sc::Expand(s)) {
-  tee_.next = options.sink;
   // Keep fallback events only when some expectation will look at them.
   for (const sc::ExpandedPhase& e : phases_) {
     const auto* x = std::get_if<sc::ExpectOp>(&e.phase->op);
-    if (x != nullptr && std::holds_alternative<sc::ExpectFallback>(x->check)) tee_.keep_extfrag = true;
+    if (x != nullptr && std::holds_alternative<sc::ExpectFallback>(x->check)) extfrag_.keep = true;
     const sc::OpKind k = sc::KindOf(e.phase->op);
     if (!sc::IsSimulatorOnly(k) && k != sc::OpKind::kSnapshot) kernel_ops_ = true;
   }
+  // The window first: it never fails, so it sees every record the user's
+  // sink is offered. Left out when unused (every record passes through here).
+  if (extfrag_.keep) tee_.Add(&extfrag_);
+  if (options.sink != nullptr) tee_.Add(options.sink);
 }
 
 absl::StatusOr<std::unique_ptr<ScenarioSimulator>> ScenarioSimulator::Create(const sc::Scenario& s,
@@ -222,7 +224,7 @@ absl::Status ScenarioSimulator::RunPhase(const sc::ExpandedPhase& e) {
   // Consecutive expect phases check one moment: they share the window of
   // fallback events that ends with them.
   // Events before the window are never looked at again: drop them.
-  if (!is_expect && previous_was_expect_) tee_.extfrag.clear();
+  if (!is_expect && previous_was_expect_) extfrag_.events.clear();
   previous_was_expect_ = is_expect;
   switch (sc::KindOf(op)) {
     case sc::OpKind::kAlloc: return DoAlloc(e, std::get<sc::AllocOp>(op));
@@ -451,8 +453,8 @@ absl::Status ScenarioSimulator::DoExpect(const sc::ExpandedPhase& e, const sc::E
     return true;
   };
   uint64_t matched = 0;
-  const size_t window = tee_.extfrag.size();
-  for (const fl_extfrag& x : tee_.extfrag) matched += matches(x) ? 1 : 0;
+  const size_t window = extfrag_.events.size();
+  for (const fl_extfrag& x : extfrag_.events) matched += matches(x) ? 1 : 0;
   if (BoundHolds(c.bound, matched)) {
     ++expectations_passed_;
     return absl::OkStatus();
@@ -467,7 +469,7 @@ absl::Status ScenarioSimulator::DoExpect(const sc::ExpandedPhase& e, const sc::E
   if (c.change_ownership) want.push_back(absl::StrCat("change_ownership ", *c.change_ownership ? 1 : 0));
   if (c.fallback_class) want.push_back(absl::StrCat("class ", sc::FallbackClassName(*c.fallback_class)));
   std::vector<std::string> seen;
-  for (const fl_extfrag& x : tee_.extfrag) {
+  for (const fl_extfrag& x : extfrag_.events) {
     if (seen.size() == 12) {
       seen.push_back(absl::StrCat("... (", window - 12, " more)"));
       break;

@@ -131,13 +131,12 @@ class ScenarioSimulator {
   const KernelModel& model() const { return *model_; }
 
  private:
-  // Forwards records to the user's sink and keeps the extfrag events of the
-  // current expect window (only when the scenario has fallback checks).
-  class Tee final : public EventSink {
+  // Keeps the extfrag events of the current expect window (in tee_ only when
+  // the scenario has fallback checks); it never fails.
+  class ExtfragWindow final : public EventSink {
    public:
-    EventSink* next = nullptr;
-    bool keep_extfrag = false;
-    std::vector<fl_extfrag> extfrag;
+    bool keep = false;  // some expect phase checks fallbacks
+    std::vector<fl_extfrag> events;
     [[nodiscard]] absl::Status Emit(const fl_record_header& rec) override;
   };
 
@@ -169,7 +168,8 @@ class ScenarioSimulator {
   Options options_;
   uint64_t seed_ = 0;
   Rng rng_;
-  Tee tee_;
+  ExtfragWindow extfrag_;
+  TeeSink tee_;  // extfrag_, then Options::sink when there is one
   std::unique_ptr<PageAllocator> allocator_;
   std::unique_ptr<KernelModel> model_;
   Owners owners_{this};
