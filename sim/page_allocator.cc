@@ -2140,6 +2140,15 @@ uint64_t PageAllocator::FailAlloc(const AllocRequest& req, MigrateType t) {
 
 void PageAllocator::AdvanceTime(uint64_t now) {
   if (now < now_) now = now_;
+  if (NothingDueBy(now)) [[likely]] {
+    // What the full walk below does when no kswapd or kcompactd is pending
+    // and no timer falls due: only the clock moves (a replay calls this for
+    // nearly every record).
+    kswapd_wakeups_.clear();
+    now_ = now;
+    MaybeCheck("AdvanceTime");
+    return;
+  }
   // kswapd first, at the time its wake-ups were made (the clock as it
   // stands); what it wakes (kcompactd) follows.
   for (int n = 0; n < config_.nodes; ++n) RunKswapd(n);
@@ -2157,6 +2166,19 @@ void PageAllocator::AdvanceTime(uint64_t now) {
   KcompactdBackground(now);
   now_ = now;
   MaybeCheck("AdvanceTime");
+}
+
+bool PageAllocator::NothingDueBy(uint64_t now) const {
+  if (next_pcp_decay_ <= now) return false;
+  // Before the first KcompactdBackground the compaction state is not sized.
+  if (kcompactd_.size() != static_cast<size_t>(config_.nodes) ||
+      compact_zones_.size() != static_cast<size_t>(num_zones())) {
+    return false;
+  }
+  for (int n = 0; n < config_.nodes; ++n) {
+    if (kswapd_[n].pending || kcompactd_[n].pending || kcompactd_[n].next_proactive <= now) return false;
+  }
+  return true;
 }
 
 absl::Status PageAllocator::SetVmSysctl(const std::string& name, int64_t value) {

@@ -509,6 +509,9 @@ class PageAllocator {
   // by the node fragmentation score every 500 ms (sysctl
   // compaction_proactiveness). Called by AdvanceTime in time order.
   void KcompactdBackground(uint64_t now);
+  // True when AdvanceTime(now) has nothing to run: no kswapd or kcompactd
+  // wake-up pending, no kcompactd timeout and no pcp decay tick due by now.
+  bool NothingDueBy(uint64_t now) const;
   // compaction_suitable()/compaction_zonelist_suitable() for the slow path's
   // should_compact_retry: whether compaction could make progress for
   // `order` in some zone of the zonelist.
