@@ -70,6 +70,17 @@ MigrateType RequestTypeForBlock(MigrateType t) {
   }
 }
 
+// The absent pages of a zone as PageAllocator::Init lays them out: the
+// configured holes, or by default the spanned - present pages at the top of
+// the zone.
+std::vector<PfnRange> ZoneHoles(const ZoneConfig& c) {
+  const uint64_t present = c.present ? c.present : c.spanned;
+  if (c.holes.empty() && present < c.spanned) {
+    return {{c.start_pfn + c.spanned - (c.spanned - present), c.spanned - present}};
+  }
+  return c.holes;
+}
+
 class ZoneLoader {
  public:
   ZoneLoader(PageAllocator& a, int zi, const RecordedZone& rz, const TraceHeader& header, bool use_map,
@@ -98,6 +109,9 @@ class ZoneLoader {
   absl::Status ConvertBlocks();
 
  public:
+  // Whether this zone is loaded from a pageblock map (Measure then needs
+  // the model's map).
+  bool uses_map() const { return use_map_; }
   // Fills the agreement from the loaded zone; `sim_map` is the model's map
   // (BuildPageblockMap), built once for all zones.
   void Measure(const std::vector<ZonePageblocks>& sim_map);
@@ -457,6 +471,23 @@ void ZoneLoader::Measure(const std::vector<ZonePageblocks>& sim_map) {
   }
   // Blocks with a present page, by type: what pagetypeinfo counts (the
   // model's PageblockCounts also counts blocks that are wholly holes).
+  if (sim_map.empty()) {
+    // No map was built (no zone loads one): the same count from the
+    // zone's holes, without walking every page.
+    const std::vector<PfnRange> holes = ZoneHoles(a_.config().zones[static_cast<size_t>(zi_)]);
+    for (uint64_t b = 0; b < nblocks_; ++b) {
+      const uint64_t lo = std::max(start_, base_ + b * kPageblockPages);
+      const uint64_t hi = std::min(end_, base_ + (b + 1) * kPageblockPages);
+      uint64_t absent = 0;
+      for (const PfnRange& h : holes) {
+        const uint64_t hs = std::max(lo, h.start), he = std::min(hi, h.start + h.count);
+        if (hs < he) absent += he - hs;
+      }
+      if (lo >= hi || absent == hi - lo) continue;
+      const int n = num.Number(a_.PageblockType(base_ + b * kPageblockPages));
+      if (n >= 0 && n < FL_MAX_MIGRATETYPES) ag_.sim_pageblocks[n]++;
+    }
+  }
   for (const ZonePageblocks& z : sim_map) {
     if (z.nid != s.nid || z.zone_idx != s.zone_idx) continue;
     for (const fl_pageblock_entry& e : z.blocks)
@@ -911,8 +942,11 @@ absl::StatusOr<StartStateReport> ApplyStartState(const RecordedStart& start, Pag
       report.notes.push_back(absl::StrCat("zone ", ag.name, ": some pagetypeinfo counts were saturated (>100000)"));
     }
   }
-  // Agreement once every zone is loaded, from one map of the whole model.
-  const std::vector<ZonePageblocks> sim_map = BuildPageblockMap(allocator);
+  // Agreement once every zone is loaded. The model's whole map (a walk over
+  // every page) only when some zone compares block by block with a map.
+  bool any_map = false;
+  for (const auto& l : loaders) any_map |= l->uses_map();
+  const std::vector<ZonePageblocks> sim_map = any_map ? BuildPageblockMap(allocator) : std::vector<ZonePageblocks>{};
   for (auto& l : loaders) l->Measure(sim_map);
   bool isolate = false;
   for (const RecordedZone& rz : start.zones) {
