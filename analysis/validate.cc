@@ -372,20 +372,14 @@ absl::StatusOr<KernelSideResult> RunKernelSide(const scenario::Scenario& s, cons
   // a poll thread, and a drain before each phase marker so events land in
   // their phase.
   std::unique_ptr<tracker::Tracker> tr;
-  if (absl::Status pre = tracker::CheckPrerequisites(); !pre.ok()) {
-    result.note = absl::StrCat("tracker unavailable: ", pre.message());
+  absl::StatusOr<std::unique_ptr<tracker::Tracker>> started =
+      tracker::StartForMachine(tracker::TrackerOptions{}, header, &sink);
+  if (started.ok()) {
+    tr = std::move(*started);
+    result.tracker = true;
+    result.note = absl::StrJoin(tr->Notes(), "; ");
   } else {
-    tracker::TrackerOptions topt;
-    topt.zones = header.zones;
-    topt.pageblock_order = header.pageblock_order;
-    absl::StatusOr<std::unique_ptr<tracker::Tracker>> started = tracker::Tracker::Start(topt, &sink);
-    if (started.ok()) {
-      tr = std::move(*started);
-      result.tracker = true;
-      result.note = absl::StrJoin(tr->Notes(), "; ");
-    } else {
-      result.note = absl::StrCat("tracker failed to start: ", started.status().message());
-    }
+    result.note = tracker::NoTrackerNote(started.status());
   }
   gen::RunHooks hooks;
   hooks.sink = &sink;

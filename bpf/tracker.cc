@@ -650,6 +650,25 @@ std::vector<std::string> Tracker::Notes() const {
   return out;
 }
 
+absl::StatusOr<std::unique_ptr<Tracker>> StartForMachine(TrackerOptions base, const TraceHeader& machine,
+                                                         EventSink* sink) {
+  RETURN_IF_ERROR(CheckPrerequisites(base.tracefs));
+  base.zones = machine.zones;
+  base.pageblock_order = machine.pageblock_order;
+  return Tracker::Start(base, sink);
+}
+
+absl::StatusOr<std::unique_ptr<Tracker>> StartForThisMachine(TrackerOptions base, EventSink* sink) {
+  RETURN_IF_ERROR(CheckPrerequisites(base.tracefs));
+  ASSIGN_OR_RETURN(TraceHeader header, snapshot::TraceHeaderForThisMachine());
+  return StartForMachine(std::move(base), header, sink);
+}
+
+std::string NoTrackerNote(const absl::Status& why) {
+  return absl::StrCat(absl::IsFailedPrecondition(why) ? "tracker unavailable: " : "tracker failed to start: ",
+                      why.message());
+}
+
 absl::Status RunWhilePolling(Tracker* tracker,
                              const std::function<void(std::function<void()> drain)>& body) {
   if (tracker == nullptr) {

@@ -130,6 +130,28 @@ class Tracker {
   std::unique_ptr<Impl> impl_;
 };
 
+// Starts a tracker for the machine `machine` describes (the header of the
+// trace its records go with): `base`'s zones and pageblock_order are
+// replaced by the header's, so the aggregates' zone indexes follow the
+// header's zone order; the rest of `base` is kept. Checks CheckPrerequisites
+// first and returns its FailedPrecondition (message unchanged) without
+// touching BPF when this machine cannot trace; otherwise what Start returns.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Tracker>> StartForMachine(TrackerOptions base,
+                                                                       const TraceHeader& machine,
+                                                                       EventSink* sink);
+
+// StartForMachine with this machine's header as it is now
+// (snapshot::TraceHeaderForThisMachine(), read after the prerequisites
+// passed), for callers that write no trace header of their own.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Tracker>> StartForThisMachine(TrackerOptions base,
+                                                                           EventSink* sink);
+
+// What a caller that carries on without a tracker says about `why` (a
+// StartForMachine error): "tracker unavailable: ..." when the machine cannot
+// trace (FailedPrecondition: no privilege, BTF, tracefs, BPF support, or a
+// required tracepoint), "tracker failed to start: ..." otherwise.
+std::string NoTrackerNote(const absl::Status& why);
+
 // Runs `body` while `tracker` (may be null) is polled every 50 ms on a
 // background thread, so its ring buffers never fill during a long run.
 // `body` gets a drain function that polls at once under the same lock (the

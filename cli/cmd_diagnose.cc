@@ -72,10 +72,8 @@ absl::Status RecordTrace(const snapshot::MachineSnapshot& before, uint64_t durat
   if (writer) sinks.push_back(writer.get());
   TeeSink tee(sinks);
   tracker::TrackerOptions topt;
-  topt.zones = header.zones;
-  topt.pageblock_order = header.pageblock_order;
   topt.snapshot_root = "/";
-  auto tr = tracker::Tracker::Start(topt, &tee);
+  auto tr = tracker::StartForMachine(topt, header, &tee);
   if (!tr.ok()) return tr.status();
   for (const std::string& note : (*tr)->Notes()) std::fprintf(stderr, "fraglab diagnose: %s\n", note.c_str());
   g_diag_stop = 0;

@@ -91,21 +91,17 @@ int RunRun(const RunCliOptions& opt) {
   std::string tracker_note;
   if (opt.no_tracker) {
     tracker_note = "tracker disabled (--no-tracker)";
-  } else if (absl::Status pre = tracker::CheckPrerequisites(); !pre.ok()) {
-    tracker_note = absl::StrCat("tracker unavailable: ", pre.message());
   } else {
     tracker::TrackerOptions topt;
     topt.all_events = opt.all_events;
-    topt.zones = header->zones;
-    topt.pageblock_order = header->pageblock_order;
-    auto started = tracker::Tracker::Start(topt, &sink);
+    auto started = tracker::StartForMachine(topt, *header, &sink);
     if (started.ok()) {
       tr = std::move(*started);
       for (const std::string& n : tr->Notes()) {
         std::fprintf(stderr, "fraglab run: tracker note: %s\n", n.c_str());
       }
     } else {
-      tracker_note = absl::StrCat("tracker failed to start: ", started.status().message());
+      tracker_note = tracker::NoTrackerNote(started.status());
     }
   }
   if (!tr) {

@@ -146,8 +146,6 @@ int RunTrace(const TraceOptions& opt) {
     for (const auto& a : opt.command) joined += (joined.empty() ? "" : " ") + a;
     header->extra["command"] = joined;
   }
-  topt.zones = header->zones;
-  topt.pageblock_order = header->pageblock_order;
 
   TraceWriterOptions wopt;
   // Every page alloc/free is tens of MB/s of records: the fastest zstd
@@ -166,7 +164,7 @@ int RunTrace(const TraceOptions& opt) {
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 
-  absl::StatusOr<std::unique_ptr<tracker::Tracker>> tr = tracker::Tracker::Start(topt, &sink);
+  absl::StatusOr<std::unique_ptr<tracker::Tracker>> tr = tracker::StartForMachine(topt, *header, &sink);
   if (!tr.ok()) {
     (void)(*writer)->Close();
     unlink(opt.output.c_str());
