@@ -40,14 +40,35 @@ struct ZoneTotals {
   uint64_t free_pages = 0;
   uint64_t order9 = 0;               // free order-9 blocks, order 10 counting 2
   uint64_t small_movable_pages = 0;  // free pages in MOVABLE blocks of order < 9
+  uint64_t unmovable_pages = 0;      // free pages on the UNMOVABLE lists, any order
 };
+
+// What MemAvailable leaves out of free memory (the kernel's
+// totalreserve_pages): per zone its high watermark plus its largest lowmem
+// protection, at most what the zone manages. The arena keeps this much on top
+// of what it was asked for, so MemAvailable during the run starts near the
+// arena's size and the watchdog's raw floor keeps its margin.
+uint64_t ReservePages(const snapshot::MachineSnapshot& s) {
+  uint64_t n = 0;
+  for (const auto& z : s.zones) {
+    uint64_t prot = 0;
+    for (uint64_t p : z.protection) prot = std::max(prot, p);
+    n += std::min(z.managed, z.wmark_high + prot);
+  }
+  return n;
+}
+
+int TypeIndex(const snapshot::MachineSnapshot& s, const char* name) {
+  for (size_t i = 0; i < s.migratetype_names.size(); ++i) {
+    if (s.migratetype_names[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
 
 ZoneTotals Totals(const snapshot::MachineSnapshot& s, const std::vector<size_t>& zones) {
   ZoneTotals t;
-  int movable = -1;
-  for (size_t i = 0; i < s.migratetype_names.size(); ++i) {
-    if (s.migratetype_names[i] == "Movable") movable = static_cast<int>(i);
-  }
+  const int movable = TypeIndex(s, "Movable");
+  const int unmovable = TypeIndex(s, "Unmovable");
   for (size_t zi : zones) {
     const auto& z = s.zones[zi];
     t.free_pages += z.BuddyFreePages();
@@ -58,6 +79,10 @@ ZoneTotals Totals(const snapshot::MachineSnapshot& s, const std::vector<size_t>&
     } else {
       // No per-type counts: every small free block may serve the workload.
       for (size_t o = 0; o < 9 && o < z.nr_free.size(); ++o) t.small_movable_pages += z.nr_free[o] << o;
+    }
+    if (unmovable >= 0 && static_cast<size_t>(unmovable) < z.free_by_type.size()) {
+      const auto& f = z.free_by_type[unmovable];
+      for (size_t o = 0; o < f.size(); ++o) t.unmovable_pages += f[o] << o;
     }
   }
   return t;
@@ -98,7 +123,9 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
   const ZoneTotals t0all = Totals(s0, all_zones);
   r.free_before = t0all.free_pages * kPageBytes;
   r.order9_before = t0all.order9;
-  if (r.free_before <= arena_bytes) {
+  r.reserve_bytes = ReservePages(s0) * kPageBytes;
+  const uint64_t kept_bytes = arena_bytes + r.reserve_bytes;
+  if (r.free_before <= kept_bytes) {
     r.free_after = r.free_before;
     r.order9_after = r.order9_before;
     r.notes.push_back(absl::StrCat("arena: ", HumanBytes(r.free_before), " free already within the ",
@@ -111,29 +138,9 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
   // 1. Ballast over the small MOVABLE free blocks (the workload's first
   // choice), never more than the surplus over the arena.
   const uint64_t ballast =
-      std::min(t0z.small_movable_pages * kPageBytes, r.free_before - arena_bytes);
+      std::min(t0z.small_movable_pages * kPageBytes, r.free_before - kept_bytes);
   if (ballast >= kPmdBytes) {
-    OpContext bctx = ctx;
-    bctx.ledger = &a->ballast_ledger_;
-    AnonParams p;
-    p.bytes = ballast;
-    p.page_size = AnonPageSize::kBase;
-    std::unique_ptr<AnonRegion> region;
-    auto touched = MapAndTouch(p, bctx, &region);
-    {
-      std::lock_guard<std::mutex> lock(a->mu_);
-      a->ballast_ = std::move(region);
-      if (a->ballast_ != nullptr) a->result_.ballast_bytes = a->ballast_->populated_pages() * kPageBytes;
-      // Given back while it was being faulted: drop it now.
-      if (a->given_back_ && a->ballast_ != nullptr) {
-        (void)a->ballast_->Discard(0, a->ballast_->bytes() / kPageBytes, /*unmap=*/false);
-      }
-    }
-    if (!touched.ok()) {
-      return absl::Status(touched.status().code(),
-                          absl::StrCat("arena ballast of ", HumanBytes(ballast), ": ",
-                                       touched.status().message()));
-    }
+    RETURN_IF_ERROR(a->AddBallast(ballast, ctx, &r.ballast_bytes));
   }
   if (ctx.stop->requested()) return ctx.stop->StoppedStatus("arena");
 
@@ -147,7 +154,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
   // free page reporting, that costs seconds per GiB.)
   ASSIGN_OR_RETURN(snapshot::MachineSnapshot s1, snapshot::ReadMachineSnapshot("/"));
   const ZoneTotals t1 = Totals(s1, all_zones);
-  const uint64_t keep = arena_bytes / kPmdBytes;
+  const uint64_t keep = kept_bytes / kPmdBytes;
   if (ctx.stop->requested()) return ctx.stop->StoppedStatus("arena");
   if (t1.order9 > keep) {
     const uint64_t want = t1.order9 - keep;
@@ -173,6 +180,38 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
     r.notes.push_back(absl::StrCat("arena: only ", t1.order9, " free order-9 blocks after the ballast, ",
                                    "not more than the ", keep, " kept; no hugetlb pages taken"));
   }
+  if (ctx.stop->requested()) return ctx.stop->StoppedStatus("arena");
+
+  // 3. Pipe buffers over nine tenths of the UNMOVABLE free lists.
+  ASSIGN_OR_RETURN(snapshot::MachineSnapshot s2a, snapshot::ReadMachineSnapshot("/"));
+  const uint64_t unmovable_take = Totals(s2a, all_zones).unmovable_pages * 9 / 10 * kPageBytes;
+  if (unmovable_take >= kPmdBytes) {
+    OpContext pctx = ctx;
+    pctx.ledger = &a->ballast_ledger_;
+    auto pipes = PinPipes(unmovable_take, pctx);
+    if (!pipes.ok()) {
+      return absl::Status(pipes.status().code(),
+                          absl::StrCat("arena pipe buffers of ", HumanBytes(unmovable_take), " over the ",
+                                       "UNMOVABLE free lists: ", pipes.status().message()));
+    }
+    std::lock_guard<std::mutex> lock(a->mu_);
+    a->pipes_ = std::move(*pipes);
+    r.pipe_bytes = a->pipes_->result().pages_measured * kPageBytes;
+    if (a->given_back_) a->pipes_.reset();
+  }
+  if (ctx.stop->requested()) return ctx.stop->StoppedStatus("arena");
+
+  // 4. A second ballast over the small MOVABLE blocks left in any zone,
+  // never more than the free memory beyond the arena and the reserve.
+  ASSIGN_OR_RETURN(snapshot::MachineSnapshot s2b, snapshot::ReadMachineSnapshot("/"));
+  const ZoneTotals t2b = Totals(s2b, all_zones);
+  const uint64_t free_now = t2b.free_pages * kPageBytes;
+  const uint64_t topup =
+      std::min(t2b.small_movable_pages * kPageBytes, free_now > kept_bytes ? free_now - kept_bytes : 0);
+  if (topup >= kPmdBytes) {
+    RETURN_IF_ERROR(a->AddBallast(topup, ctx, &r.topup_bytes));
+  }
+
   ASSIGN_OR_RETURN(snapshot::MachineSnapshot s2, snapshot::ReadMachineSnapshot("/"));
   const ZoneTotals t2 = Totals(s2, all_zones);
   r.free_after = t2.free_pages * kPageBytes;
@@ -182,16 +221,41 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Shrink(uint64_t arena_bytes, OpCon
   return a;
 }
 
+absl::Status Arena::AddBallast(uint64_t bytes, OpContext& ctx, uint64_t* counted) {
+  OpContext bctx = ctx;
+  bctx.ledger = &ballast_ledger_;
+  AnonParams p;
+  p.bytes = bytes;
+  p.page_size = AnonPageSize::kBase;
+  std::unique_ptr<AnonRegion> region;
+  auto touched = MapAndTouch(p, bctx, &region);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (region != nullptr) {
+      *counted += region->populated_pages() * kPageBytes;
+      // Given back while it was being faulted: drop it now.
+      if (given_back_) (void)region->Discard(0, region->bytes() / kPageBytes, /*unmap=*/false);
+      ballasts_.push_back(std::move(region));
+    }
+  }
+  if (!touched.ok()) {
+    return absl::Status(touched.status().code(), absl::StrCat("arena ballast of ", HumanBytes(bytes), ": ",
+                                                              touched.status().message()));
+  }
+  return absl::OkStatus();
+}
+
 Arena::~Arena() {
   GiveBack();
   std::lock_guard<std::mutex> lock(mu_);
-  ballast_.reset();
+  ballasts_.clear();
+  pipes_.reset();
 }
 
 uint64_t Arena::held_bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (given_back_) return 0;
-  return result_.pool_pages * kPmdBytes + result_.ballast_bytes;
+  return result_.pool_pages * kPmdBytes + result_.ballast_bytes + result_.pipe_bytes + result_.topup_bytes;
 }
 
 void Arena::GiveBack() {
@@ -215,10 +279,11 @@ void Arena::GiveBack() {
     }
   }
 
-  if (ballast_ != nullptr) {
-    auto st = ballast_->Discard(0, ballast_->bytes() / kPageBytes, /*unmap=*/false);
+  for (auto& b : ballasts_) {
+    auto st = b->Discard(0, b->bytes() / kPageBytes, /*unmap=*/false);
     if (!st.ok() && error_.empty()) error_ = std::string(st.status().message());
   }
+  pipes_.reset();  // closes the pipes: their buffers are freed
 }
 
 std::string Arena::error() const {

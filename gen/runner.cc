@@ -1000,8 +1000,11 @@ std::string FormatRunReport(const RunReport& r) {
     const ArenaResult& a = r.arena;
     absl::StrAppend(&out, "arena: ", HumanBytes(a.requested_bytes), " asked; ballast ",
                     HumanBytes(a.ballast_bytes), " (over ", absl::StrJoin(a.zones, "+"),
-                    "), hugetlb pool +", a.pool_pages, " pages; free ", HumanBytes(a.free_before), " -> ",
-                    HumanBytes(a.free_after), ", order>=9 free blocks ", a.order9_before, " -> ",
+                    "), hugetlb pool +", a.pool_pages, " pages, pipe buffers ", HumanBytes(a.pipe_bytes),
+                    " (over the UNMOVABLE lists), ballast ", HumanBytes(a.topup_bytes),
+                    " (all zones); free ", HumanBytes(a.free_before), " -> ",
+                    HumanBytes(a.free_after), " (kept: the arena + the kernel's reserve of ",
+                    HumanBytes(a.reserve_bytes), "), order>=9 free blocks ", a.order9_before, " -> ",
                     a.order9_after, " (", Secs(a.duration_ns), "); all given back at the end\n");
     for (const auto& n : a.notes) absl::StrAppend(&out, "note: ", n, "\n");
   }

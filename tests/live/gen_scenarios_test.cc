@@ -289,13 +289,17 @@ INSTANTIATE_TEST_SUITE_P(
         // touched: 1 GiB of mTHP and base faults. Measured at 'filled': 638.
         Effect{"mixed-sizes", 0, 512, 0.5},
         // touched: 1 GiB fill + ~500 MiB pins. Measured at 'pinned' (after
-        // the fill is unmapped and compaction ran): 249 with 216 MiB of pins.
+        // the fill is unmapped and compaction ran): 462-531, UNMOVABLE
+        // pageblocks +121..+186, since the arena fills the UNMOVABLE free
+        // lists (step 3 of gen/arena.h); before, one run in three had no
+        // fallback at all.
         Effect{"unmovable-pinning", 0, 512, 0.25, "Unmovable", 1, "Unmovable->Movable", 1},
         // touched: 384 MiB anon (+ slab). Measured at 'interleaved': 257.
         Effect{"slab-interleave", 0, 192, 0.5, "Reclaimable", 1, "Reclaimable->Movable", 1},
         // touched: 256 MiB anon + 512 MiB page cache.
         Effect{"pagecache-churn", 0, 384, 0.5},
-        // touched: 256 MiB anon + 512 MiB page cache. Measured at 'xfs-4k': 804.
+        // touched: 256 MiB anon + 512 MiB page cache. Measured at 'xfs-4k': 317-469
+        // (one 160 while two builds ran); at 'xfs-16k' 82-533, too noisy.
         Effect{"pagecache-lbs", 1, 384, 0.5},
         // touched: 1 GiB fill + 384 MiB. Measured at 'after-faults': 641.
         Effect{"thp-after-fragmentation", 0, 704, 0.4}),
