@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "common/scenario_parser.h"
 #include "common/scenario_printer.h"
 
@@ -26,17 +27,32 @@ scenario::Scenario Parse(const std::string& body) {
   return s.ok() ? *s : scenario::Scenario{};
 }
 
-TEST(RunnerTest, DeclaredPeakCreditsWholeReleasesOnly) {
-  auto s = Parse(R"(
+// DeclaredPeakBytes of the scenario `body` under a `budget` of 4 GiB unless
+// given; 0 and a test failure when it cannot be computed.
+uint64_t PeakOf(const std::string& body, uint64_t budget = 4096 * kMiB) {
+  absl::StatusOr<uint64_t> peak = DeclaredPeakBytes(Parse(body), budget);
+  EXPECT_TRUE(peak.ok()) << peak.status();
+  return peak.ok() ? *peak : 0;
+}
+
+// Anon region "a" of `size`, then every other page of it released with
+// MADV_DONTNEED (which the peak does not credit).
+std::string AnonWithEveryOtherPageReleased(const std::string& size) {
+  return absl::StrCat(R"(
 [[phases]]
 op = "anon"
 tag = "a"
-size = "512MiB"
+size = ")",
+                      size, R"("
 [[phases]]
 op = "release"
 region = "a"
 pattern = "every-nth"
-n = 2
+n = 2)");
+}
+
+TEST(RunnerTest, DeclaredPeakCreditsWholeReleasesOnly) {
+  const uint64_t peak = PeakOf(AnonWithEveryOtherPageReleased("512MiB") + R"(
 [[phases]]
 op = "pin"
 kind = "pipe"
@@ -54,11 +70,9 @@ op = "probe"
 kind = "hugetlb"
 count = 100
 )");
-  auto peak = DeclaredPeakBytes(s, 4096 * kMiB);
-  ASSERT_TRUE(peak.ok()) << peak.status();
   // 512 + 64 held; the whole release returns 512; then 64 + 256 + 200 (probe).
-  EXPECT_EQ(*peak, 576 * kMiB);
-  auto s2 = Parse(R"(
+  EXPECT_EQ(peak, 576 * kMiB);
+  EXPECT_EQ(PeakOf(R"(
 [[phases]]
 op = "anon"
 size = "256MiB"
@@ -66,12 +80,12 @@ size = "256MiB"
 op = "probe"
 kind = "hugetlb"
 count = 256
-)");
-  EXPECT_EQ(*DeclaredPeakBytes(s2, 4096 * kMiB), 768 * kMiB);
+)"),
+            768 * kMiB);
 }
 
 TEST(RunnerTest, DeclaredPeakCreditsPageCacheDroppedByDropCaches) {
-  auto s = Parse(R"(
+  const uint64_t peak = PeakOf(R"(
 [[phases]]
 op = "repeat"
 count = 4
@@ -99,21 +113,20 @@ op = "pagecache"
 path = "/tmp"
 size = "256MiB"
 )");
-  auto peak = DeclaredPeakBytes(s, 4096 * kMiB);
-  ASSERT_TRUE(peak.ok()) << peak.status();
-  EXPECT_EQ(*peak, 512 * kMiB);  // dropping slab does not drop the page cache
+  EXPECT_EQ(peak, 512 * kMiB);  // dropping slab does not drop the page cache
 }
 
 TEST(RunnerTest, DeclaredPeakResolvesPercentOfBudgetAndRepeats) {
-  auto s = Parse(R"(
+  EXPECT_EQ(PeakOf(R"(
 [[phases]]
 op = "repeat"
 count = 3
   [[phases.phases]]
   op = "anon"
   size = "10%"
-)");
-  EXPECT_EQ(*DeclaredPeakBytes(s, 1000 * kMiB), 3 * (100 * kMiB / 4096 * 4096));
+)",
+                   1000 * kMiB),
+            3 * (100 * kMiB / 4096 * 4096));
 }
 
 TEST(RunnerTest, SimulatorOnlyPhasesAreRefusedWithTheirLabel) {
@@ -172,16 +185,10 @@ TEST(RunnerTest, Order9Blocks) {
   EXPECT_EQ(b.Order9Blocks(), 11u);
 }
 
-}  // namespace
-}  // namespace fraglab::gen
-
-namespace fraglab::gen {
-namespace {
-
 TEST(RunnerTest, DeclaredPeakCreditsPartialMunmapOncePerRegion) {
   // Two regions under one tag (a repeat); each is credited for its first
   // partial munmap: a stride of 32 KiB in 64 KiB gives half back.
-  auto s = Parse(R"(
+  const uint64_t peak = PeakOf(R"(
 [[phases]]
 op = "repeat"
 count = 2
@@ -201,27 +208,16 @@ op = "pin"
 kind = "pipe"
 size = "64MiB"
 )");
-  auto peak = DeclaredPeakBytes(s, 4096 * kMiB);
-  ASSERT_TRUE(peak.ok()) << peak.status();
   // 256 -> 128 after the first release; 128 + 256 = 384 -> 256; + 64 = 320.
-  EXPECT_EQ(*peak, 384 * kMiB);
+  EXPECT_EQ(peak, 384 * kMiB);
   // The same with MADV_DONTNEED: nothing credited (the ledger keeps it).
-  auto d = Parse(R"(
-[[phases]]
-op = "anon"
-tag = "a"
-size = "256MiB"
-[[phases]]
-op = "release"
-region = "a"
-pattern = "every-nth"
-n = 2
+  EXPECT_EQ(PeakOf(AnonWithEveryOtherPageReleased("256MiB") + R"(
 [[phases]]
 op = "pin"
 kind = "pipe"
 size = "64MiB"
-)");
-  EXPECT_EQ(*DeclaredPeakBytes(d, 4096 * kMiB), 320 * kMiB);
+)"),
+            320 * kMiB);
 }
 
 TEST(RunnerTest, ArenaParsesPrintsAndIsCheckedAgainstThePeak) {

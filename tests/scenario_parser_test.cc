@@ -25,6 +25,48 @@ absl::StatusOr<Scenario> Parse(const std::string& text) {
   return ParseScenarioString(text, "test.toml");
 }
 
+// Phases both "every operation" tests use: an mTHP anon region and a stride
+// release of it, an XFS page cache phase, and raw alloc/free of tagged blocks.
+constexpr const char* kAnonAndStrideRelease = R"([[phases]]
+op = "anon"
+tag = "a"
+size = "25%"
+page_size = "mthp:64KiB"
+touch = "reverse"
+[[phases]]
+op = "release"
+region = "a"
+pattern = "stride"
+stride = "2MiB"
+length = "512 pages"
+unit = "4k"
+method = "pageout"
+)";
+constexpr const char* kXfsPagecache = R"([[phases]]
+op = "pagecache"
+fs = { type = "xfs", block_size = "16KiB", size = "1GiB" }
+size = "256MiB"
+files = 4
+mode = "read"
+cycles = 3
+fadvise = "dontneed"
+)";
+constexpr const char* kAllocAndFreeBlocks = R"([[phases]]
+op = "alloc"
+count = 3
+order = 2
+gfp = "GFP_HIGHUSER_MOVABLE|__GFP_COMP"
+zone = "DMA32"
+cpu = 1
+tag = "blocks"
+[[phases]]
+op = "free"
+tag = "blocks"
+pattern = "last"
+k = 2
+cpu = 1
+)";
+
 std::string ErrorOf(const std::string& text) {
   absl::StatusOr<Scenario> s = Parse(text);
   EXPECT_FALSE(s.ok()) << "expected an error for:\n" << text;
@@ -124,21 +166,7 @@ defrag = "defer+madvise"
 [budget]
 memory = "2GiB"
 max_duration = "90s"
-[[phases]]
-op = "anon"
-tag = "a"
-size = "25%"
-page_size = "mthp:64KiB"
-touch = "reverse"
-[[phases]]
-op = "release"
-region = "a"
-pattern = "stride"
-stride = "2MiB"
-length = "512 pages"
-unit = "4k"
-method = "pageout"
-[[phases]]
+)" + std::string(kAnonAndStrideRelease) + R"([[phases]]
 op = "pin"
 kind = "longterm"
 size = "1M"
@@ -147,15 +175,7 @@ tag = "p"
 op = "slab"
 kind = "inode"
 count = 1000
-[[phases]]
-op = "pagecache"
-fs = { type = "xfs", block_size = "16KiB", size = "1GiB" }
-size = "256MiB"
-files = 4
-mode = "read"
-cycles = 3
-fadvise = "dontneed"
-[[phases]]
+)" + kXfsPagecache + R"([[phases]]
 op = "pagecache"
 path = "/var/tmp"
 size = "1MiB"
@@ -188,21 +208,7 @@ value = "always"
 op = "sysctl"
 setting = "thp.mthp.128KiB"
 value = "inherit"
-[[phases]]
-op = "alloc"
-count = 3
-order = 2
-gfp = "GFP_HIGHUSER_MOVABLE|__GFP_COMP"
-zone = "DMA32"
-cpu = 1
-tag = "blocks"
-[[phases]]
-op = "free"
-tag = "blocks"
-pattern = "last"
-k = 2
-cpu = 1
-[[phases]]
+)" + kAllocAndFreeBlocks + R"([[phases]]
 op = "expect"
 check = "fallback"
 alloc_order = 0
@@ -230,47 +236,11 @@ cma = true
 [budget]
 memory = "2GiB"
 max_duration = "90s"
-[[phases]]
-op = "anon"
-tag = "a"
-size = "25%"
-page_size = "mthp:64KiB"
-touch = "reverse"
-[[phases]]
-op = "release"
-region = "a"
-pattern = "stride"
-stride = "2MiB"
-length = "512 pages"
-unit = "4k"
-method = "pageout"
-[[phases]]
-op = "pagecache"
-fs = { type = "xfs", block_size = "16KiB", size = "1GiB" }
-size = "256MiB"
-files = 4
-mode = "read"
-cycles = 3
-fadvise = "dontneed"
-[[phases]]
+)" + std::string(kAnonAndStrideRelease) + kXfsPagecache + R"([[phases]]
 op = "sysctl"
 setting = "vm.watermark_boost_factor"
 value = 0
-[[phases]]
-op = "alloc"
-count = 3
-order = 2
-gfp = "GFP_HIGHUSER_MOVABLE|__GFP_COMP"
-zone = "DMA32"
-cpu = 1
-tag = "blocks"
-[[phases]]
-op = "free"
-tag = "blocks"
-pattern = "last"
-k = 2
-cpu = 1
-[[phases]]
+)" + kAllocAndFreeBlocks + R"([[phases]]
 op = "expect"
 check = "pageblocks"
 zone = "Normal"

@@ -14,40 +14,30 @@
 
 #include "common/scenario_parser.h"
 #include "common/trace_file.h"
+#include "tests/sim_test_util.h"
 
 namespace fraglab::sim {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::ExpectFreeBlocks;
+using testing::MakeSimulator;
 namespace sc = scenario;
 
 // A one-zone 16 MiB machine (8 pageblocks), one CPU, no pcp, tiny watermarks.
-constexpr const char* kTiny = R"(name = "t"
-seed = 7
-[machine]
-cpus = 1
-pcp = false
-era = "CLAIM"
-zones = [{ name = "Normal", size = "16MiB" }]
-[machine.vm]
-min_free_kbytes = 128
-)";
+std::string Tiny() { return testing::OneZoneMachine("t", 7, "16MiB"); }
 
-sc::Scenario Parse(const std::string& phases, const std::string& machine = kTiny) {
-  absl::StatusOr<sc::Scenario> s = sc::ParseScenarioString(machine + phases, "t.toml");
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *s : sc::Scenario{};
+sc::Scenario Parse(const std::string& phases, const std::string& machine = Tiny()) {
+  return testing::ParseOrFail(machine + phases, "t.toml");
 }
 
-std::unique_ptr<ScenarioSimulator> Make(const sc::Scenario& s, EventSink* sink = nullptr,
-                                        std::optional<uint64_t> seed = std::nullopt) {
-  ScenarioSimulator::Options o;
-  o.sink = sink;
-  o.seed = seed;
-  absl::StatusOr<std::unique_ptr<ScenarioSimulator>> sim = ScenarioSimulator::Create(s, o);
-  EXPECT_TRUE(sim.ok()) << sim.status();
-  return sim.ok() ? std::move(*sim) : nullptr;
-}
+// Eight order-9 movable requests, one per pageblock of Tiny().
+constexpr const char* kEightOrder9Movable = R"(
+[[phases]]
+op = "alloc"
+count = 8
+order = 9
+migratetype = "movable")";
 
 TEST(ScenarioSimTest, PhaseMarkersWrapEachPhaseWithSnapshotsBeforeTheEnd) {
   sc::Scenario s = Parse(R"(
@@ -60,7 +50,7 @@ tag = "a"
 op = "snapshot"
 )");
   VectorSink sink;
-  auto sim = Make(s, &sink);
+  auto sim = MakeSimulator(s, &sink);
   ASSERT_NE(sim, nullptr);
   ASSERT_TRUE(sim->Run().ok());
   std::vector<uint16_t> kinds;
@@ -113,7 +103,7 @@ tag = "a"
 pattern = "last"
 k = 1
 )");
-  auto sim = Make(s);
+  auto sim = MakeSimulator(s);
   ASSERT_NE(sim, nullptr);
   ASSERT_TRUE(sim->Step().ok());
   ASSERT_EQ(sim->Tagged("a").size(), 10u);
@@ -142,7 +132,7 @@ pattern = "random"
 fraction = 0.25
 )");
   auto kept = [&](uint64_t seed) {
-    auto sim = Make(s, nullptr, seed);
+    auto sim = MakeSimulator(s, nullptr, seed);
     EXPECT_TRUE(sim->Run().ok());
     std::vector<uint64_t> pfns;
     for (const TaggedBlock& b : sim->Tagged("a")) pfns.push_back(b.pfn);
@@ -157,17 +147,9 @@ TEST(ScenarioSimTest, FailedFreeBlocksExpectationSaysWhatTheSimulatorHas) {
   sc::Scenario s = Parse(R"(
 [[phases]]
 op = "alloc"
-migratetype = "movable"
-[[phases]]
-op = "expect"
-check = "free_blocks"
-zone = "Normal"
-order = 10
-migratetype = "movable"
-count = 4
-)");
+migratetype = "movable")" + ExpectFreeBlocks(10, "movable", 4));
   VectorSink sink;
-  auto sim = Make(s, &sink);
+  auto sim = MakeSimulator(s, &sink);
   absl::Status st = sim->Run();
   ASSERT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
   EXPECT_THAT(st.message(), HasSubstr("phase 1:expect (t.toml:14)"));
@@ -181,12 +163,7 @@ count = 4
 }
 
 TEST(ScenarioSimTest, FailedFallbackExpectationListsTheEventsSeen) {
-  sc::Scenario s = Parse(R"(
-[[phases]]
-op = "alloc"
-count = 8
-order = 9
-migratetype = "movable"
+  sc::Scenario s = Parse(kEightOrder9Movable + std::string(R"(
 [[phases]]
 op = "alloc"
 migratetype = "unmovable"
@@ -194,8 +171,8 @@ migratetype = "unmovable"
 op = "expect"
 check = "fallback"
 class = "steal"
-)");
-  auto sim = Make(s);
+)"));
+  auto sim = MakeSimulator(s);
   absl::Status st = sim->Run();
   // The eighth order-9 request fails its watermark (512 - 511 free pages is
   // not above low 40), so the unmovable request claims that last free
@@ -236,19 +213,14 @@ op = "expect"
 check = "last_alloc"
 pfn = 1
 )");
-  auto sim = Make(s);
+  auto sim = MakeSimulator(s);
   absl::Status st = sim->Run();
   EXPECT_TRUE(st.ok()) << st;
   EXPECT_EQ(sim->expectations_passed(), 4u);
 }
 
 TEST(ScenarioSimTest, LastAllocFailedAndPageblocks) {
-  sc::Scenario s = Parse(R"(
-[[phases]]
-op = "alloc"
-count = 8
-order = 9
-migratetype = "movable"
+  sc::Scenario s = Parse(kEightOrder9Movable + std::string(R"(
 [[phases]]
 op = "alloc"
 order = 9
@@ -263,8 +235,8 @@ check = "pageblocks"
 zone = "Normal"
 migratetype = "unmovable"
 count = 1
-)");
-  auto sim = Make(s);
+)"));
+  auto sim = MakeSimulator(s);
   absl::Status st = sim->Run();
   ASSERT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
   EXPECT_THAT(st.message(), HasSubstr("phase 3:expect"));
@@ -283,7 +255,7 @@ op = "anon"
 size = "1MiB"
 )");
   VectorSink sink;
-  auto sim = Make(s, &sink);
+  auto sim = MakeSimulator(s, &sink);
   absl::Status st = sim->Run();
   ASSERT_TRUE(st.ok()) << st;
   // Phase 0: begin marker, counters, snapshot, counters, end marker; the
@@ -351,7 +323,7 @@ check = "last_alloc"
 pfn = 0
 )",
                          machine);
-  auto sim = Make(s);
+  auto sim = MakeSimulator(s);
   absl::Status st = sim->Run();
   EXPECT_TRUE(st.ok()) << st;
 }
@@ -415,7 +387,7 @@ TEST(ScenarioSimTest, TraceHeaderIsDeterministicAndDescribesTheMachine) {
 [[phases]]
 op = "snapshot"
 )");
-  auto sim = Make(s);
+  auto sim = MakeSimulator(s);
   TraceHeader h = SimTraceHeader(s, sim->allocator(), "x", 5);
   EXPECT_TRUE(h.simulated);
   EXPECT_EQ(h.created_unix_s, 0u);

@@ -14,39 +14,44 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "common/scenario_parser.h"
 #include "sim/config_from_scenario.h"
 #include "sim/scenario_sim.h"
+#include "tests/sim_test_util.h"
 
 namespace fraglab::sim {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::ExpectFreeBlocks;
+using testing::PhaseBegins;
 namespace sc = scenario;
 
-// One Normal zone of `size`, one CPU, no per-CPU lists (so frees reach the
-// buddy at once), tiny watermarks; THP settings from `thp`.
+// One Normal zone of `size` (sim_test_util.h); THP settings from `thp`.
 std::string Machine(const std::string& size = "64MiB", const std::string& thp = "") {
-  return absl::StrCat(R"(name = "km"
-seed = 3
-[machine]
-cpus = 1
-pcp = false
-era = "CLAIM"
-zones = [{ name = "Normal", size = ")",
-                      size, R"(" }]
-[machine.vm]
-min_free_kbytes = 128
-)",
-                      thp);
+  return testing::OneZoneMachine("km", 3, size, thp);
 }
 
-sc::Scenario Parse(const std::string& text) {
-  absl::StatusOr<sc::Scenario> s = sc::ParseScenarioString(text, "km.toml");
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *s : sc::Scenario{};
-}
+sc::Scenario Parse(const std::string& text) { return testing::ParseOrFail(text, "km.toml"); }
+
+// On Machine("16MiB") (8 pageblocks): 14 MiB of base pages, every other page
+// given back, so no 2 MiB block is free; then a THP fault in region "h".
+constexpr const char* kFragmentedFill = R"(
+[[phases]]
+op = "anon"
+tag = "fill"
+size = "14MiB"
+[[phases]]
+op = "release"
+region = "fill"
+pattern = "every-nth"
+n = 2)";
+constexpr const char* kThpFault = R"(
+[[phases]]
+op = "anon"
+tag = "h"
+size = "2MiB"
+page_size = "thp")";
 
 // Allocation and free events of a run, as (order, migratetype) counts.
 struct Calls {
@@ -85,13 +90,8 @@ struct Run {
 std::unique_ptr<Run> RunScenario(const std::string& text) {
   auto r = std::make_unique<Run>();
   r->s = Parse(text);
-  ScenarioSimulator::Options o;
-  o.sink = &r->sink;
-  absl::StatusOr<std::unique_ptr<ScenarioSimulator>> sim = ScenarioSimulator::Create(r->s, o);
-  EXPECT_TRUE(sim.ok()) << sim.status();
-  if (!sim.ok()) return r;
-  r->sim = std::move(*sim);
-  r->status = r->sim->Run();
+  r->sim = testing::MakeSimulator(r->s, &r->sink);
+  if (r->sim != nullptr) r->status = r->sim->Run();
   return r;
 }
 
@@ -210,36 +210,9 @@ TEST(KernelModelTest, ThpFallsBackToBasePagesWhenNoOrder9BlockIsFree) {
   // 16 MiB = 8 pageblocks: 14 MiB of base pages, every other page given
   // back, leaves no free 2 MiB block (the expect phases check that);
   // defrag=never tries the free lists only.
-  auto r = RunScenario(Machine("16MiB", "[machine.thp]\nenabled = \"always\"\ndefrag = \"never\"\n") + R"(
-[[phases]]
-op = "anon"
-tag = "fill"
-size = "14MiB"
-[[phases]]
-op = "release"
-region = "fill"
-pattern = "every-nth"
-n = 2
-[[phases]]
-op = "expect"
-check = "free_blocks"
-zone = "Normal"
-order = 9
-migratetype = "movable"
-count = 0
-[[phases]]
-op = "expect"
-check = "free_blocks"
-zone = "Normal"
-order = 10
-migratetype = "movable"
-count = 0
-[[phases]]
-op = "anon"
-tag = "h"
-size = "2MiB"
-page_size = "thp"
-)");
+  auto r = RunScenario(Machine("16MiB", "[machine.thp]\nenabled = \"always\"\ndefrag = \"never\"\n") +
+                       kFragmentedFill + ExpectFreeBlocks(9, "movable", 0) + ExpectFreeBlocks(10, "movable", 0) +
+                       kThpFault);
   ASSERT_TRUE(r->status.ok()) << r->status;
   const KernelModel& m = r->sim->model();
   EXPECT_EQ(m.counters().thp_fault_alloc, 0u);
@@ -365,10 +338,7 @@ pattern = "whole"
   // slab). The every-nth release leaves objects on both: nothing freed. The
   // whole release empties both; slab 0 goes back to the allocator, the
   // empty active slab stays with the cache (SLUB's CPU slab).
-  std::vector<size_t> begins;
-  for (size_t i = 0; i < r->sink.size(); ++i) {
-    if (r->sink.at(i).kind == FL_EV_PHASE && r->sink.as<fl_phase>(i).begin) begins.push_back(i);
-  }
+  const std::vector<size_t> begins = PhaseBegins(r->sink);
   ASSERT_EQ(begins.size(), 3u);
   EXPECT_TRUE(Count(r->sink, begins[1]).freed_pfns.size() == Count(r->sink, begins[2]).freed_pfns.size());
   EXPECT_EQ(Count(r->sink, begins[2]).frees, (std::map<int, int>{{0, 1}}));
@@ -398,11 +368,9 @@ what = "pagecache"
   EXPECT_EQ(m.AnonPages("a").size(), 256u);
   EXPECT_TRUE(m.FileLru().empty());
   // Only the last phase's frees: 256 order-0 file pages.
-  size_t last_begin = 0;
-  for (size_t i = 0; i < r->sink.size(); ++i) {
-    if (r->sink.at(i).kind == FL_EV_PHASE && r->sink.as<fl_phase>(i).begin) last_begin = i;
-  }
-  EXPECT_EQ(Count(r->sink, last_begin).frees, (std::map<int, int>{{0, 256}}));
+  const std::vector<size_t> begins = PhaseBegins(r->sink);
+  ASSERT_EQ(begins.size(), 3u);
+  EXPECT_EQ(Count(r->sink, begins.back()).frees, (std::map<int, int>{{0, 256}}));
 }
 
 TEST(KernelModelTest, LargeBlockSizeAndLargeFolioFilesystems) {
@@ -467,21 +435,7 @@ TEST(KernelModelTest, DirectCompactionForAThpMovesAnonPagesAndTheRecordsFollow) 
   // As in the fallback case, but defrag=madvise on a madvised region:
   // direct compaction migrates base pages to make an order-9 block. The
   // later whole release must free exactly the migrated pages' new pfns.
-  auto r = RunScenario(Machine("16MiB") + R"(
-[[phases]]
-op = "anon"
-tag = "fill"
-size = "14MiB"
-[[phases]]
-op = "release"
-region = "fill"
-pattern = "every-nth"
-n = 2
-[[phases]]
-op = "anon"
-tag = "h"
-size = "2MiB"
-page_size = "thp"
+  auto r = RunScenario(Machine("16MiB") + kFragmentedFill + kThpFault + R"(
 [[phases]]
 op = "release"
 region = "fill"

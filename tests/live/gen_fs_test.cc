@@ -4,8 +4,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdlib>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -16,6 +14,7 @@
 #include "gen/slab.h"
 #include "gen/sysfs.h"
 #include "gen/thp.h"
+#include "tests/live/live_test_util.h"
 
 namespace fraglab::gen {
 namespace {
@@ -27,39 +26,10 @@ bool Mounted(const std::string& mp) {
   return text.ok() && text->find(" " + mp + " ") != std::string::npos;
 }
 
-class GenFsTest : public ::testing::Test {
+// The journal lives in dir_/state, apart from the mounts and files.
+class GenFsTest : public testing::GenContextTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fraglab-fs-live-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    ledger_ = std::make_unique<MemoryLedger>(1024 * kMiB);
-    ctx_.stop = &stop_;
-    ctx_.ledger = ledger_.get();
-    ctx_.work_dir = dir_;
-    if (IsRoot()) {
-      auto j = RestoreJournal::Open(dir_ + "/state");
-      ASSERT_TRUE(j.ok()) << j.status();
-      journal_ = std::move(*j);
-      ctx_.journal = journal_.get();
-    }
-  }
-  void TearDown() override {
-    if (journal_) {
-      auto r = journal_->Replay();
-      EXPECT_TRUE(r.ok()) << r.status();
-    }
-    journal_.reset();
-    std::system(("rm -rf '" + dir_ + "'").c_str());
-  }
-  void NeedRoot() {
-    if (!IsRoot()) GTEST_SKIP() << "needs root (mount, loop devices)";
-  }
-
-  std::string dir_;
-  StopFlag stop_;
-  std::unique_ptr<MemoryLedger> ledger_;
-  std::unique_ptr<RestoreJournal> journal_;
-  OpContext ctx_;
+  GenFsTest() : GenContextTest("fraglab-fs-live", "state", "mount, loop devices") {}
 };
 
 TEST_F(GenFsTest, NegativeDentriesAreMeasured) {

@@ -4,8 +4,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdlib>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -17,14 +15,17 @@
 #include "gen/safety.h"
 #include "gen/sysfs.h"
 #include "gen/system_ops.h"
+#include "tests/live/live_test_util.h"
 
 namespace fraglab::gen {
 namespace {
 
 constexpr uint64_t kMiB = 1ULL << 20;
 
-class GenOpsTest : public ::testing::Test {
+// The journal shares the work dir.
+class GenOpsTest : public testing::GenContextTest {
  protected:
+  GenOpsTest() : GenContextTest("fraglab-gen-live", "", "writes kernel settings") {}
   void SetUp() override {
     auto sample = ReadMemorySample();
     ASSERT_TRUE(sample.ok()) << sample.status();
@@ -32,36 +33,8 @@ class GenOpsTest : public ::testing::Test {
       GTEST_SKIP() << "MemAvailable " << HumanBytes(sample->mem_available)
                    << " < 2 GiB: too little memory for the live generator tests";
     }
-    char tmpl[] = "/tmp/fraglab-gen-live-XXXXXX";
-    state_dir_ = ::mkdtemp(tmpl);
-    ledger_ = std::make_unique<MemoryLedger>(1024 * kMiB);
-    ctx_.stop = &stop_;
-    ctx_.ledger = ledger_.get();
-    ctx_.work_dir = state_dir_;
-    if (IsRoot()) {
-      auto j = RestoreJournal::Open(state_dir_);
-      ASSERT_TRUE(j.ok()) << j.status();
-      journal_ = std::move(*j);
-      ctx_.journal = journal_.get();
-    }
+    GenContextTest::SetUp();
   }
-  void TearDown() override {
-    if (journal_) {
-      auto r = journal_->Replay();
-      EXPECT_TRUE(r.ok()) << r.status();
-      journal_.reset();
-    }
-    if (!state_dir_.empty()) std::system(("rm -rf '" + state_dir_ + "'").c_str());
-  }
-  void NeedRoot() {
-    if (!IsRoot()) GTEST_SKIP() << "needs root (writes kernel settings)";
-  }
-
-  std::string state_dir_;
-  StopFlag stop_;
-  std::unique_ptr<MemoryLedger> ledger_;
-  std::unique_ptr<RestoreJournal> journal_;
-  OpContext ctx_;
 };
 
 TEST_F(GenOpsTest, AnonBasePagesTouchedAndReleasedInAPattern) {

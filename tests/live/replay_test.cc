@@ -4,7 +4,6 @@
 // pageblock maps that `fraglab map` draws, and a short kernel trace recorded
 // with `fraglab trace --all-events` replayed by `fraglab replay --json`.
 // Each test skips with the precise reason when the machine cannot run it.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,30 +16,15 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "sim/start_state.h"
+#include "tests/live/live_test_util.h"
 
 namespace fraglab::sim {
 namespace {
 
 using ::testing::HasSubstr;
-
-struct Result {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs the fraglab binary with `args` (fixed shell words); stdout and stderr.
-Result RunFraglab(const std::string& args, bool merge_stderr = true) {
-  const std::string cmd = std::string(FRAGLAB_BINARY) + " " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Result = testing::CommandResult;
+using testing::RunFraglab;
+using testing::Stderr;
 
 std::string TraceSkipReason() {
   if (!tracker::BuiltWithBpf()) return "fraglab was built with FRAGLAB_BPF=OFF";
@@ -51,14 +35,9 @@ std::string TraceSkipReason() {
   return "";
 }
 
-class ReplayLiveTest : public ::testing::Test {
+class ReplayLiveTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fraglab-replay-live-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
+  ReplayLiveTest() : TempDirTest("fraglab-replay-live") {}
 };
 
 TEST_F(ReplayLiveTest, SnapshotMapOfThisMachineLoadsIntoTheModel) {
@@ -131,7 +110,7 @@ TEST_F(ReplayLiveTest, RecordedKernelTraceReplays) {
   Result t = RunFraglab("trace --all-events -o " + trace +
                         " -- sh -c 'head -c 128M /dev/zero | cat > /dev/null; sleep 1'");
   ASSERT_EQ(t.exit_code, 0) << t.out;
-  Result r = RunFraglab("replay --json " + trace, /*merge_stderr=*/false);
+  Result r = RunFraglab("replay --json " + trace, Stderr::kDropped);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r.out;
@@ -153,7 +132,7 @@ TEST_F(ReplayLiveTest, RecordedKernelTraceReplays) {
               static_cast<unsigned long long>(j["kernel_extfrag_events"].get<uint64_t>()),
               static_cast<unsigned long long>(j["sim_extfrag_events"].get<uint64_t>()));
   // The text form names the first divergence or says there is none.
-  Result text = RunFraglab("replay " + trace, /*merge_stderr=*/false);
+  Result text = RunFraglab("replay " + trace, Stderr::kDropped);
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_THAT(text.out, ::testing::AnyOf(HasSubstr("first divergence"), HasSubstr("no divergence")));
 }

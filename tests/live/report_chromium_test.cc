@@ -4,10 +4,8 @@
 // probe copy of the page that records naturalWidth after load), and a
 // screenshot has the requested size and is not blank. Skips when chromium is
 // not installed.
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,11 +19,14 @@
 #include "common/trace_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/live/live_test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+
+using fraglab::testing::ReadWholeFile;
 
 struct Result {
   int exit_code = -1;
@@ -34,28 +35,10 @@ struct Result {
 };
 
 // Runs a shell command line (fixed words and our temp paths only); stdout and
-// stderr captured separately.
+// stderr (through `err_file`) captured separately.
 Result Shell(const std::string& cmd, const std::string& err_file) {
-  Result r;
-  FILE* p = popen((cmd + " 2>" + err_file).c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  return r;
-}
-
-std::string Read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  fraglab::testing::CommandResult c = fraglab::testing::RunShell(cmd + " 2>" + err_file);
+  return Result{c.exit_code, std::move(c.out), ReadWholeFile(err_file)};
 }
 
 std::string FindChromium() {
@@ -142,19 +125,15 @@ void WriteKernelTrace(const std::string& path) {
   ASSERT_TRUE((*w)->Close().ok());
 }
 
-class ReportChromiumTest : public ::testing::Test {
+class ReportChromiumTest : public fraglab::testing::TempDirTest {
  protected:
+  ReportChromiumTest() : TempDirTest("fraglab-chromium") {}
   void SetUp() override {
     chromium_ = FindChromium();
     if (chromium_.empty()) {
       GTEST_SKIP() << "chromium is not installed (apt-get install chromium; scripts/setup.sh lists it)";
     }
-    char tmpl[] = "/tmp/fraglab-chromium-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
+    TempDirTest::SetUp();
   }
 
   // Chromium with a private profile, no GPU, no sandbox (we run as root).
@@ -164,7 +143,6 @@ class ReportChromiumTest : public ::testing::Test {
   }
 
   std::string chromium_;
-  std::string dir_;
 };
 
 // Console messages of the page: Chromium logs them as "...:CONSOLE:<line>] ...".
@@ -225,7 +203,7 @@ TEST_F(ReportChromiumTest, PageLoadsCleanlyWithEveryImage) {
   const std::string out = dir_ + "/report";
   r = Shell(std::string(FRAGLAB_BINARY) + " report -o " + out + " " + kernel + " " + sim, dir_ + "/report.err");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string html = Read(out + "/index.html");
+  const std::string html = ReadWholeFile(out + "/index.html");
   const std::set<std::string> imgs = ImgSources(html);
   // Both traces' sections plus the side-by-side view.
   ASSERT_GE(imgs.size(), 10u);
@@ -239,11 +217,11 @@ TEST_F(ReportChromiumTest, PageLoadsCleanlyWithEveryImage) {
   EXPECT_THAT(r.out, HasSubstr("<h1>fraglab report: claim</h1>"));
   EXPECT_EQ(ImgSources(r.out), imgs);
   for (const std::string& src : imgs) {
-    const std::pair<uint32_t, uint32_t> size = PngSize(Read(out + "/" + src));
+    const std::pair<uint32_t, uint32_t> size = PngSize(ReadWholeFile(out + "/" + src));
     EXPECT_GT(size.first, 100u) << src;
     EXPECT_GT(size.second, 100u) << src;
     const std::string svg = out + "/" + src.substr(0, src.size() - 3) + "svg";
-    EXPECT_THAT(Read(svg), HasSubstr("</svg>")) << svg;
+    EXPECT_THAT(ReadWholeFile(svg), HasSubstr("</svg>")) << svg;
   }
 
   // 2. A probe copy next to it: every image decoded in the browser.
@@ -263,7 +241,7 @@ TEST_F(ReportChromiumTest, PageLoadsCleanlyWithEveryImage) {
   r = Shell(Chromium("--screenshot=" + dir_ + "/shot.png --window-size=1280,3000 file://" + out + "/index.html"),
           dir_ + "/shot.err");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string shot = Read(dir_ + "/shot.png");
+  const std::string shot = ReadWholeFile(dir_ + "/shot.png");
   EXPECT_EQ(PngSize(shot), (std::pair<uint32_t, uint32_t>{1280, 3000}));
   // A blank page of this size compresses to a few KB; tables and plots do not.
   EXPECT_GT(shot.size(), 60u * 1024) << "screenshot looks blank";

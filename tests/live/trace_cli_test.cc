@@ -1,10 +1,7 @@
 // End-to-end checks of `fraglab info` and `fraglab export` on the committed
 // seed traces (fuzz/corpus/trace_reader): exit codes, output, and that a
 // failed export leaves no output file. Needs only the built binary.
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,43 +10,21 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/live/live_test_util.h"
 
 namespace {
 
 using ::testing::HasSubstr;
-
-struct Result {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs the fraglab binary with `args` (shell words, no untrusted input);
-// stdout captured, stderr appended after a marker line.
-Result RunFraglab(const std::string& args) {
-  const std::string cmd = std::string(FRAGLAB_BINARY) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Result = fraglab::testing::CommandResult;
+using fraglab::testing::RunFraglab;
 
 std::string Seed(const char* name) {
   return std::string(FRAGLAB_SOURCE_DIR) + "/fuzz/corpus/trace_reader/" + name;
 }
 
-class TraceCliTest : public ::testing::Test {
+class TraceCliTest : public fraglab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fraglab-trace-cli-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
+  TraceCliTest() : TempDirTest("fraglab-trace-cli") {}
 };
 
 TEST_F(TraceCliTest, InfoDescribesCompleteTruncatedAndUnclosedTraces) {

@@ -5,13 +5,10 @@
 // are written; a tolerance wide enough for everything makes it agree (the
 // disagreeing direction is covered by validate_test on fixed metrics).
 // Without root, the simulator-only path is checked instead.
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "bpf/tracker.h"
@@ -20,36 +17,25 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/live/live_test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-struct Result {
-  int exit_code = -1;
-  std::string out;
-};
+using Result = fraglab::testing::CommandResult;
 
 // Runs fraglab with fixed arguments; stdout only (progress goes to stderr).
 Result Fraglab(const std::string& args) {
-  Result r;
-  FILE* p = popen((std::string(FRAGLAB_BINARY) + " " + args + " 2>/dev/null").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return fraglab::testing::RunFraglab(args, fraglab::testing::Stderr::kDropped);
 }
 
-class ValidateLiveTest : public ::testing::Test {
+class ValidateLiveTest : public fraglab::testing::TempDirTest {
  protected:
+  ValidateLiveTest() : TempDirTest("fraglab-validate-live") {}
   void SetUp() override {
-    char tmpl[] = "/tmp/fraglab-validate-live-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    TempDirTest::SetUp();
+    if (HasFatalFailure()) return;
     // A small kernel scenario: 256 MiB of anon memory, half released, a probe.
     std::ofstream(dir_ + "/small.toml") << R"(name = "validate-live"
 seed = 1
@@ -77,8 +63,6 @@ kind = "thp"
 count = 4
 )";
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
 };
 
 TEST_F(ValidateLiveTest, KernelAndSimulatorSideBySide) {
