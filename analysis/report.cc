@@ -78,6 +78,11 @@ std::string MigratetypeColor(const std::string& name) {
 
 const char* kClassColors[kFallbackSeries] = {"#d62728", "#ff7f0e", "#1f77b4"};  // claim steal pollute
 
+// gnuplot settings for side-by-side bars per x value (every histogram here).
+constexpr const char* kClusteredBars =
+    "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
+    "set boxwidth 0.9\n";
+
 std::string DurationText(uint64_t ns) {
   if (ns < 1000) return absl::StrCat(ns, " ns");
   if (ns < 1000000) return absl::StrFormat("%.3g us", static_cast<double>(ns) / 1e3);
@@ -457,8 +462,7 @@ void ReportBuilder::Compaction(const TraceTimeline& t, const std::string& id) {
   PlotSpec p;
   p.name = name;
   p.body = absl::StrCat(
-      "set title 'Compaction per order (order -1: manual/proactive)'\nset style data histograms\n"
-      "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\nset boxwidth 0.9\n"
+      "set title 'Compaction per order (order -1: manual/proactive)'\n", kClusteredBars,
       "set xlabel 'order'\nset ylabel 'count'\nset yrange [0:*]\nset key top left\n",
       "plot 'data/", name, ".dat' using 2:xtic(1) title 'direct attempts' lc rgb '#7f7f7f', "
       "'' using 3 title 'successes' lc rgb '#2ca02c', '' using 4 title 'failures' lc rgb '#d62728', "
@@ -502,8 +506,7 @@ void ReportBuilder::Stalls(const TraceTimeline& t, const std::string& id) {
   PlotSpec p;
   p.name = name;
   p.body = absl::StrCat(
-      "set title 'Stall latency (log2 buckets; label = bucket start)'\nset style data histograms\n"
-      "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\nset boxwidth 0.9\n"
+      "set title 'Stall latency (log2 buckets; label = bucket start)'\n", kClusteredBars,
       "set xlabel 'duration'\nset ylabel 'stalls'\nset yrange [0:*]\nset xtics rotate by 30 right\n",
       "plot 'data/", name, ".dat' using 3:xtic(2) title ", Gq(absl::StrCat("compaction (", ch.count(), ")")),
       " lc rgb '#9467bd', '' using 4 title ", Gq(absl::StrCat("direct reclaim (", rh.count(), ")")),
@@ -711,10 +714,10 @@ void ReportBuilder::KernelVsSim(const TraceTimeline& kernel, const TraceTimeline
   p.name = name;
   p.width = 1200;
   p.height = 520;
-  std::string body =
-      "set multiplot layout 2,2 title 'Kernel vs simulator per phase'\nset style data histograms\n"
-      "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\nset boxwidth 0.9\n"
-      "set xtics rotate by 30 right font ',7'\nset yrange [0:*]\nset key top left font ',8'\n";
+  std::string body = absl::StrCat("set multiplot layout 2,2 title 'Kernel vs simulator per phase'\n",
+                                  kClusteredBars,
+                                  "set xtics rotate by 30 right font ',7'\nset yrange [0:*]\n"
+                                  "set key top left font ',8'\n");
   const char* titles[] = {"free blocks >= pageblock order (pageblocks)", "claim fallbacks", "steal fallbacks",
                           "pollute fallbacks"};
   for (int panel = 0; panel < 4; ++panel) {

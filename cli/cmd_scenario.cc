@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -30,6 +31,25 @@ struct ScenarioArgs {
   std::string file;
   std::string dir;
 };
+
+// Parses `file`; on error prints the message (it names the file, line and
+// field) to stderr and returns nothing.
+std::optional<Scenario> ParseOrReport(const std::string& file) {
+  absl::StatusOr<Scenario> s = scenario::ParseScenarioFile(file);
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str());
+    return std::nullopt;
+  }
+  return std::move(*s);
+}
+
+// Whether some phase, after repeats, runs only in the simulator
+// (alloc/free/expect).
+bool SimulatorOnly(const Scenario& s) {
+  bool sim_only = false;
+  for (const auto& e : scenario::Expand(s)) sim_only = sim_only || scenario::IsSimulatorOnly(e.phase->op);
+  return sim_only;
+}
 
 bool HasTomlFiles(const fs::path& dir) {
   std::error_code ec;
@@ -67,19 +87,14 @@ std::vector<fs::path> ScenarioDirCandidates(const std::string& flag_dir) {
 int RunCheck(const ScenarioArgs& args) {
   int failed = 0;
   for (const std::string& file : args.files) {
-    absl::StatusOr<Scenario> s = scenario::ParseScenarioFile(file);
-    if (!s.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str());
+    std::optional<Scenario> s = ParseOrReport(file);
+    if (!s) {
       ++failed;
       continue;
     }
-    bool sim_only = false;
-    for (const auto& e : scenario::Expand(*s)) {
-      sim_only = sim_only || scenario::IsSimulatorOnly(e.phase->op);
-    }
     std::printf("%s: ok: '%s', %llu phases after repeats%s\n", file.c_str(), s->name.c_str(),
                 static_cast<unsigned long long>(scenario::ExpandedCount(s->phases)),
-                sim_only ? ", simulator only (alloc/free/expect)" : "");
+                SimulatorOnly(*s) ? ", simulator only (alloc/free/expect)" : "");
   }
   if (failed > 0) {
     std::fprintf(stderr, "fraglab scenario check: %d of %zu file(s) invalid\n", failed,
@@ -90,11 +105,8 @@ int RunCheck(const ScenarioArgs& args) {
 }
 
 int RunPrint(const ScenarioArgs& args) {
-  absl::StatusOr<Scenario> s = scenario::ParseScenarioFile(args.file);
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str());
-    return kExitFailure;
-  }
+  std::optional<Scenario> s = ParseOrReport(args.file);
+  if (!s) return kExitFailure;
   std::fputs(scenario::PrintScenario(*s).c_str(), stdout);
   return kExitOk;
 }
@@ -131,18 +143,13 @@ int RunList(const ScenarioArgs& args) {
   int failed = 0;
   for (const fs::path& file : files) {
     const std::string rel = fs::relative(file, dir, ec).string();
-    absl::StatusOr<Scenario> s = scenario::ParseScenarioFile(file.string());
-    if (!s.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str());
+    std::optional<Scenario> s = ParseOrReport(file.string());
+    if (!s) {
       ++failed;
       continue;
     }
-    bool sim_only = false;
-    for (const auto& e : scenario::Expand(*s)) {
-      sim_only = sim_only || scenario::IsSimulatorOnly(e.phase->op);
-    }
     std::vector<std::string> lines = absl::StrSplit(s->description, '\n');
-    std::printf("%-40s %s%s\n", rel.c_str(), sim_only ? "[sim only] " : "",
+    std::printf("%-40s %s%s\n", rel.c_str(), SimulatorOnly(*s) ? "[sim only] " : "",
                 lines.empty() ? "" : lines[0].c_str());
   }
   return failed > 0 ? kExitFailure : kExitOk;
