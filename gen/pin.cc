@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
@@ -36,6 +38,21 @@ uint64_t NowNs() {
 uint64_t MemFree() {
   auto kv = ReadKeyValueFile("/proc/meminfo");
   return kv.ok() ? ValueOr0(*kv, "MemFree") : 0;
+}
+
+// MemFree that went away since it was `free0` (0 when it grew).
+uint64_t MemFreeDropSince(uint64_t free0) {
+  const uint64_t free1 = MemFree();
+  return free0 > free1 ? free0 - free1 : 0;
+}
+
+// Pages by which the /proc/self/status field `key` (VmPTE, VmPin) grew since
+// `before` was read; 0 when it shrank or either read failed.
+uint64_t StatusGrowthPages(const absl::StatusOr<std::map<std::string, uint64_t>>& before, const char* key) {
+  auto now = ReadKeyValueFile("/proc/self/status");
+  if (!before.ok() || !now.ok()) return 0;
+  const uint64_t a = ValueOr0(*before, key), b = ValueOr0(*now, key);
+  return b > a ? (b - a) / kPageBytes : 0;
 }
 
 // Raises the soft fd limit to the hard one: pins can need thousands of fds.
@@ -166,8 +183,7 @@ absl::StatusOr<std::unique_ptr<Pin>> PinPipes(uint64_t bytes, OpContext& ctx) {
     if (::ioctl(fd, FIONREAD, &q) == 0) r.pages_measured += (static_cast<uint64_t>(q) + kPageBytes - 1) / kPageBytes;
   }
   r.duration_ns = NowNs() - t0;
-  const uint64_t free1 = MemFree();
-  r.memfree_drop = free0 > free1 ? free0 - free1 : 0;
+  r.memfree_drop = MemFreeDropSince(free0);
   return std::unique_ptr<Pin>(std::move(pin));
 }
 
@@ -213,13 +229,8 @@ absl::StatusOr<std::unique_ptr<Pin>> PinPageTables(PinKind kind, uint64_t touche
   }
   (void)sink;
   r.duration_ns = NowNs() - t0;
-  auto st1 = ReadKeyValueFile("/proc/self/status");
-  if (st0.ok() && st1.ok()) {
-    const uint64_t a = ValueOr0(*st0, "VmPTE"), b = ValueOr0(*st1, "VmPTE");
-    r.pages_measured = b > a ? (b - a) / kPageBytes : 0;
-  }
-  const uint64_t free1 = MemFree();
-  r.memfree_drop = free0 > free1 ? free0 - free1 : 0;
+  r.pages_measured = StatusGrowthPages(st0, "VmPTE");
+  r.memfree_drop = MemFreeDropSince(free0);
   return std::unique_ptr<Pin>(std::move(pin));
 }
 
@@ -296,8 +307,7 @@ absl::StatusOr<std::unique_ptr<Pin>> PinSockets(uint64_t bytes, OpContext& ctx) 
   r.duration_ns = NowNs() - t0;
   const uint64_t mem1 = SockstatTcpMemPages();
   r.pages_measured = mem1 > mem0 ? mem1 - mem0 : 0;
-  const uint64_t free1 = MemFree();
-  r.memfree_drop = free0 > free1 ? free0 - free1 : 0;
+  r.memfree_drop = MemFreeDropSince(free0);
   r.notes.push_back(absl::StrCat(HumanBytes(sent), " sent unread over ", r.objects,
                                  " loopback connections"));
   return std::unique_ptr<Pin>(std::move(pin));
@@ -349,13 +359,8 @@ absl::StatusOr<std::unique_ptr<Pin>> PinLongterm(uint64_t bytes, OpContext& ctx)
   }
   r.objects = iov.size();
   r.duration_ns = NowNs() - t0;
-  auto st1 = ReadKeyValueFile("/proc/self/status");
-  if (st0.ok() && st1.ok()) {
-    const uint64_t a = ValueOr0(*st0, "VmPin"), b = ValueOr0(*st1, "VmPin");
-    r.pages_measured = b > a ? (b - a) / kPageBytes : 0;
-  }
-  const uint64_t free1 = MemFree();
-  r.memfree_drop = free0 > free1 ? free0 - free1 : 0;
+  r.pages_measured = StatusGrowthPages(st0, "VmPin");
+  r.memfree_drop = MemFreeDropSince(free0);
   return std::unique_ptr<Pin>(std::move(pin));
 }
 

@@ -48,6 +48,17 @@ struct SlabMeter {
   }
 };
 
+// Completes `r` after the objects were made: the kernel counter that counts
+// them went from `before` to `after`, and the slab totals moved from `m0` to
+// now.
+void FinishMeasurement(const SlabMeter& m0, uint64_t before, uint64_t after, SlabResult& r) {
+  SlabMeter m1;
+  m1.Read();
+  r.objects_measured = after > before ? after - before : 0;
+  r.sreclaimable_delta = static_cast<int64_t>(m1.srec) - static_cast<int64_t>(m0.srec);
+  r.sunreclaim_delta = static_cast<int64_t>(m1.sunr) - static_cast<int64_t>(m0.sunr);
+}
+
 // Approximate slab bytes per object, for the budget (dentry 192 B, shmem
 // inode ~ 700 B plus its dentry).
 constexpr uint64_t kDentryBytes = 256;
@@ -128,7 +139,7 @@ absl::StatusOr<std::unique_ptr<SlabSet>> MakeNegativeDentries(uint64_t count, Op
   SlabResult& r = set->mutable_result();
   r.kind = SlabObject::kNegativeDentry;
   r.requested = count;
-  SlabMeter m0, m1;
+  SlabMeter m0;
   m0.Read();
   const uint64_t neg0 = FsField("/proc/sys/fs/dentry-state", 4);
   const uint64_t t0 = NowNs();
@@ -142,11 +153,7 @@ absl::StatusOr<std::unique_ptr<SlabSet>> MakeNegativeDentries(uint64_t count, Op
     }
   }
   r.duration_ns = NowNs() - t0;
-  const uint64_t neg1 = FsField("/proc/sys/fs/dentry-state", 4);
-  m1.Read();
-  r.objects_measured = neg1 > neg0 ? neg1 - neg0 : 0;
-  r.sreclaimable_delta = static_cast<int64_t>(m1.srec) - static_cast<int64_t>(m0.srec);
-  r.sunreclaim_delta = static_cast<int64_t>(m1.sunr) - static_cast<int64_t>(m0.sunr);
+  FinishMeasurement(m0, neg0, FsField("/proc/sys/fs/dentry-state", 4), r);
   return std::unique_ptr<SlabSet>(std::move(set));
 }
 
@@ -173,7 +180,7 @@ absl::StatusOr<std::unique_ptr<SlabSet>> MakeInodes(uint64_t count, OpContext& c
   r.kind = SlabObject::kInode;
   r.requested = count;
   r.notes.push_back("tmpfs inodes (shmem_inode_cache) are unreclaimable slab; their dentries are reclaimable");
-  SlabMeter m0, m1;
+  SlabMeter m0;
   m0.Read();
   const uint64_t in0 = FsField("/proc/sys/fs/inode-nr", 0);
   const uint64_t t0 = NowNs();
@@ -186,11 +193,7 @@ absl::StatusOr<std::unique_ptr<SlabSet>> MakeInodes(uint64_t count, OpContext& c
     ::close(fd);
   }
   r.duration_ns = NowNs() - t0;
-  const uint64_t in1 = FsField("/proc/sys/fs/inode-nr", 0);
-  m1.Read();
-  r.objects_measured = in1 > in0 ? in1 - in0 : 0;
-  r.sreclaimable_delta = static_cast<int64_t>(m1.srec) - static_cast<int64_t>(m0.srec);
-  r.sunreclaim_delta = static_cast<int64_t>(m1.sunr) - static_cast<int64_t>(m0.sunr);
+  FinishMeasurement(m0, in0, FsField("/proc/sys/fs/inode-nr", 0), r);
   return std::unique_ptr<SlabSet>(std::move(set));
 }
 
