@@ -177,8 +177,7 @@ absl::Status PageAllocator::Init() {
   }
   n_pages_ = static_cast<uint32_t>(pages);
   n_links_ = static_cast<uint32_t>(pages + sentinels);
-  next_.reset(new uint32_t[n_links_]);
-  prev_.reset(new uint32_t[n_links_]);
+  links_.Init(n_pages_, static_cast<uint32_t>(sentinels));
   state_.reset(new uint8_t[n_pages_]);
   aux_.reset(new uint8_t[n_pages_]);
   const uint64_t nblocks = pages >> kPageblockOrder;
@@ -208,17 +207,11 @@ absl::Status PageAllocator::Init() {
     z.start = static_cast<uint32_t>(z.start_pfn - base_pfn_);
     z.end = static_cast<uint32_t>(z.end_pfn - base_pfn_);
     z.list_base = next_sentinel;
-    for (int l = 0; l < kNumLists; ++l) {
-      uint32_t s = next_sentinel++;
-      next_[s] = prev_[s] = s;
-    }
+    next_sentinel += kNumLists;  // each list starts empty (Links::Init)
     z.pcp.resize(cpus);
     for (int cpu = 0; cpu < cpus; ++cpu) {
       z.pcp[cpu].list_base = next_sentinel;
-      for (int l = 0; l < kMaxPcpLists; ++l) {
-        uint32_t s = next_sentinel++;
-        next_[s] = prev_[s] = s;
-      }
+      next_sentinel += kMaxPcpLists;
     }
   }
   zone_by_start_.resize(zones_.size());
@@ -443,26 +436,70 @@ int64_t PageAllocator::Mark(const Zone& z, uint32_t flags) const {
 // ---------------------------------------------------------------------------
 // List primitives
 
+void PageAllocator::Links::Init(uint32_t first_sentinel, uint32_t n_sentinels) {
+  first_sentinel_ = first_sentinel;
+  snext_.resize(n_sentinels);
+  sprev_.resize(n_sentinels);
+  for (uint32_t k = 0; k < n_sentinels; ++k) snext_[k] = sprev_[k] = first_sentinel + k;
+  dir_.assign((size_t{first_sentinel} + kChunkPages - 1) >> kChunkShift, 0);
+  pool_.clear();
+  used_.clear();
+  free_chunks_.clear();
+}
+
+inline void PageAllocator::Links::Insert(uint32_t i, uint32_t next, uint32_t prev) {
+  uint32_t& d = dir_[i >> kChunkShift];
+  if (d == 0) {
+    uint32_t c;
+    if (!free_chunks_.empty()) {
+      c = free_chunks_.back();
+      free_chunks_.pop_back();
+    } else {
+      c = static_cast<uint32_t>(used_.size());
+      used_.push_back(0);
+      pool_.resize(pool_.size() + kChunkPages);
+    }
+    d = c + 1;
+  }
+  used_[d - 1]++;
+  pool_[(size_t{d} - 1) * kChunkPages + (i & (kChunkPages - 1))] = Link{next, prev};
+}
+
+inline void PageAllocator::Links::Remove(uint32_t i, uint32_t* next, uint32_t* prev) {
+  uint32_t& d = dir_[i >> kChunkShift];
+  const Link& l = pool_[(size_t{d} - 1) * kChunkPages + (i & (kChunkPages - 1))];
+  *next = l.next;
+  *prev = l.prev;
+  if (--used_[d - 1] == 0) {
+    free_chunks_.push_back(d - 1);
+    d = 0;
+  }
+}
+
+size_t PageAllocator::Links::MemoryBytes() const {
+  return (snext_.capacity() + sprev_.capacity() + dir_.capacity() + free_chunks_.capacity()) * sizeof(uint32_t) +
+         pool_.capacity() * sizeof(Link) + used_.capacity();
+}
+
 inline void PageAllocator::LinkHead(uint32_t s, uint32_t i) {
-  uint32_t n = next_[s];
-  next_[i] = n;
-  prev_[i] = s;
-  prev_[n] = i;
-  next_[s] = i;
+  const uint32_t n = links_.Next(s);
+  links_.Insert(i, n, s);
+  links_.SetPrev(n, i);
+  links_.SetNext(s, i);
 }
 
 inline void PageAllocator::LinkTail(uint32_t s, uint32_t i) {
-  uint32_t p = prev_[s];
-  next_[i] = s;
-  prev_[i] = p;
-  next_[p] = i;
-  prev_[s] = i;
+  const uint32_t p = links_.Prev(s);
+  links_.Insert(i, s, p);
+  links_.SetNext(p, i);
+  links_.SetPrev(s, i);
 }
 
 inline void PageAllocator::Unlink(uint32_t i) {
-  uint32_t n = next_[i], p = prev_[i];
-  next_[p] = n;
-  prev_[n] = p;
+  uint32_t n = 0, p = 0;
+  links_.Remove(i, &n, &p);
+  links_.SetNext(p, n);
+  links_.SetPrev(n, p);
 }
 
 inline uint32_t PageAllocator::ListSentinel(const Zone& z, int order, int type) const {
@@ -684,7 +721,7 @@ int PageAllocator::MoveFreeBlocksOfBlock(Zone& z, uint32_t block_start, MigrateT
     return kNil;
   }
   int o = order + std::countr_zero(m);
-  uint32_t i = next_[ListSentinel(z, o, t)];
+  uint32_t i = links_.Next(ListSentinel(z, o, t));
   if (narrating()) [[unlikely]] NarrateListSearch(z, order, o, t, i);
   DelFreeKnown(z, i, o, t);
   if (o > order) Expand(z, i, order, o, t);
@@ -826,7 +863,7 @@ bool PageAllocator::FallbackLegacy(Zone& z, int order, MigrateType t, uint32_t f
   bool can = false;
   if (!FindOldFallbackCandidate(z, order, t, flags, &o, &f, &can)) return false;
   const auto ft = static_cast<MigrateType>(f);
-  uint32_t p = next_[ListSentinel(z, o, ft)];
+  uint32_t p = links_.Next(ListSentinel(z, o, ft));
   FRAGLAB_SAY_CANDIDATE(z, p, o, t, ft, can);
   MigrateType bt = BlockType(p);
   bool single = false;
@@ -887,7 +924,7 @@ uint32_t PageAllocator::FallbackHygiene(Zone& z, int order, MigrateType t, uint3
   bool can = false;
   if (!FindOldFallbackCandidate(z, order, t, flags, &o, &f, &can)) return kNil;
   const auto ft = static_cast<MigrateType>(f);
-  uint32_t p = next_[ListSentinel(z, o, ft)];
+  uint32_t p = links_.Next(ListSentinel(z, o, ft));
   FRAGLAB_SAY_CANDIDATE(z, p, o, t, ft, can);
   MigrateType bt = BlockType(p);
   uint32_t page = kNil;
@@ -957,7 +994,7 @@ uint32_t PageAllocator::RmqueueClaim(Zone& z, int order, MigrateType t, uint32_t
     int f = FindFallback(z, o, t);
     if (f < 0) continue;
     const auto ft = static_cast<MigrateType>(f);
-    uint32_t p = next_[ListSentinel(z, o, ft)];
+    uint32_t p = links_.Next(ListSentinel(z, o, ft));
     FRAGLAB_SAY_CANDIDATE(z, p, o, t, ft, true);
     MigrateType bt = BlockType(p);
     if (bt == kHighAtomic) continue;
@@ -1009,7 +1046,7 @@ uint32_t PageAllocator::RmqueueSteal(Zone& z, int order, MigrateType t, int cpu)
     int f = FindFallback(z, o, t);
     if (f < 0) continue;
     const auto ft = static_cast<MigrateType>(f);
-    uint32_t p = next_[ListSentinel(z, o, ft)];
+    uint32_t p = links_.Next(ListSentinel(z, o, ft));
     DelFree(z, p);
     Expand(z, p, order, o, ft);
     if (narrating()) [[unlikely]] {
@@ -1130,7 +1167,7 @@ uint32_t PageAllocator::RmqueuePcp(Zone& z, int order, MigrateType t, uint32_t f
   }
   int pindex = PcpIndex(order, t);
   uint32_t s = p.list_base + static_cast<uint32_t>(pindex);
-  if (next_[s] == s) {
+  if (links_.Next(s) == s) {
     // rmqueue_bulk: one zone-lock hold; pages appended in obtained order.
     int want = NrPcpAlloc(p, z, order);
     RmqMode mode = RmqMode::kNormal;
@@ -1149,9 +1186,9 @@ uint32_t PageAllocator::RmqueuePcp(Zone& z, int order, MigrateType t, uint32_t f
            .text = absl::StrFormat("cpu%d pcp %s order %d empty: refilled %d of %d blocks", cpu,
                                    TName(t), order, got, want)});
     }
-    if (next_[s] == s) return kNil;
+    if (links_.Next(s) == s) return kNil;
   }
-  uint32_t i = next_[s];
+  uint32_t i = links_.Next(s);
   Unlink(i);
   state_[i] = 0;
   p.count -= 1 << order;
@@ -1175,10 +1212,10 @@ void PageAllocator::FreePcpBulk(Zone& z, Pcp& p, int count, int pindex, int cpu)
     do {
       if (++pindex > nr_pcp_lists_ - 1) pindex = 0;
       s = p.list_base + static_cast<uint32_t>(pindex);
-    } while (next_[s] == s);
+    } while (links_.Next(s) == s);
     int order = PcpIndexOrder(pindex);
     do {
-      uint32_t i = prev_[s];
+      uint32_t i = links_.Prev(s);
       Unlink(i);
       count -= 1 << order;
       p.count -= 1 << order;
@@ -1197,7 +1234,7 @@ void PageAllocator::FreePcpBulk(Zone& z, Pcp& p, int count, int pindex, int cpu)
         e.migratetype = Num(mt);
         Emit(e.hdr);
       }
-    } while (count > 0 && next_[s] != s);
+    } while (count > 0 && links_.Next(s) != s);
   }
   if (narrating() && drained) [[unlikely]] {
     Say({.kind = DecisionKind::kPcpDrain, .cpu = cpu, .zone = ZoneIndexOf(z), .value = drained,
@@ -1367,8 +1404,8 @@ bool PageAllocator::UnreserveHighAtomic(int node, ZoneType highest, MigrateType 
       if (!force && z.nr_reserved_highatomic <= kPageblockPages) continue;
       for (int o = 0; o < kNumOrders; ++o) {
         uint32_t s = ListSentinel(z, o, kHighAtomic);
-        if (next_[s] == s) continue;
-        uint32_t i = next_[s];
+        if (links_.Next(s) == s) continue;
+        uint32_t i = links_.Next(s);
         if (BlockType(i) == kHighAtomic) {
           uint64_t size = config_.era == Era::kLegacy ? kPageblockPages
                                                       : std::max<uint64_t>(kPageblockPages, uint64_t{1} << o);
@@ -2388,7 +2425,7 @@ uint64_t PageAllocator::FreeCount(int zone, int order, MigrateType type) const {
 std::vector<uint64_t> PageAllocator::FreeList(int zone, int order, MigrateType type) const {
   std::vector<uint64_t> out;
   uint32_t s = ListSentinel(zones_[zone], order, type);
-  for (uint32_t i = next_[s]; i != s; i = next_[i]) out.push_back(PfnOf(i));
+  for (uint32_t i = links_.Next(s); i != s; i = links_.Next(i)) out.push_back(PfnOf(i));
   return out;
 }
 
@@ -2440,13 +2477,13 @@ std::vector<uint64_t> PageAllocator::PcpList(int zone, int cpu, int order, Migra
   std::vector<uint64_t> out;
   const Pcp& p = zones_[zone].pcp[cpu];
   uint32_t s = p.list_base + static_cast<uint32_t>(PcpIndex(order, type));
-  for (uint32_t i = next_[s]; i != s; i = next_[i]) out.push_back(PfnOf(i));
+  for (uint32_t i = links_.Next(s); i != s; i = links_.Next(i)) out.push_back(PfnOf(i));
   return out;
 }
 
 size_t PageAllocator::MemoryBytes() const {
   size_t bytes = sizeof(*this);
-  bytes += size_t{n_links_} * sizeof(uint32_t) * 2;       // next_, prev_
+  bytes += links_.MemoryBytes();
   bytes += size_t{n_pages_} * 2;                          // state_, aux_
   bytes += size_t{n_pages_ >> kPageblockOrder};            // block_
   bytes += zones_.capacity() * sizeof(Zone);
@@ -2556,9 +2593,9 @@ absl::Status PageAllocator::CheckInvariants() const {
         uint32_t s = ListSentinel(z, o, t);
         uint64_t n = 0;
         uint32_t prev = s;
-        for (uint32_t i = next_[s]; i != s; i = next_[i]) {
+        for (uint32_t i = links_.Next(s); i != s; i = links_.Next(i)) {
           if (i >= n_pages_) return fail("zone ", k, " list (", o, ",", t, "): link to a sentinel");
-          if (prev_[i] != prev) return fail("pfn ", PfnOf(i), ": broken prev link");
+          if (links_.Prev(i) != prev) return fail("pfn ", PfnOf(i), ": broken prev link");
           if (state_[i] != MakeState(kKindFree, o) || aux_[i] != t)
             return fail("pfn ", PfnOf(i), " on list (order ", o, ", ", TName(static_cast<MigrateType>(t)),
                         ") is not a free block of that order/type");
@@ -2585,9 +2622,9 @@ absl::Status PageAllocator::CheckInvariants() const {
         uint32_t s = p.list_base + static_cast<uint32_t>(l);
         uint32_t prev = s;
         uint64_t n = 0;
-        for (uint32_t i = next_[s]; i != s; i = next_[i]) {
+        for (uint32_t i = links_.Next(s); i != s; i = links_.Next(i)) {
           if (l >= nr_pcp_lists_) return fail("pcp list ", l, " used but not configured");
-          if (prev_[i] != prev) return fail("pcp pfn ", PfnOf(i), ": broken prev link");
+          if (links_.Prev(i) != prev) return fail("pcp pfn ", PfnOf(i), ": broken prev link");
           if (KindOf(state_[i]) != kKindPcp || OrderOf(state_[i]) != PcpIndexOrder(l))
             return fail("pfn ", PfnOf(i), " on pcp list ", l, " is not a pcp block of its order");
           if (i < z.start || i >= z.end) return fail("pcp pfn ", PfnOf(i), " of another zone");
