@@ -240,17 +240,10 @@ absl::StatusOr<RunReport> RunTracked(const scenario::Scenario& sc, const std::st
   RunSink sink(nullptr);
   std::unique_ptr<tracker::Tracker> tr;
   *tracked = false;
-  if (tracker::CheckPrerequisites().ok()) {
-    auto header = snapshot::TraceHeaderForThisMachine();
-    if (header.ok()) {
-      tracker::TrackerOptions topt;
-      topt.zones = header->zones;
-      topt.pageblock_order = header->pageblock_order;
-      topt.snapshots = false;
-      auto started = tracker::Tracker::Start(topt, &sink);
-      if (started.ok()) tr = std::move(*started);
-    }
-  }
+  tracker::TrackerOptions topt;
+  topt.snapshots = false;
+  // A machine that cannot trace still runs the scenario; `tracked` says so.
+  if (auto started = tracker::StartForThisMachine(topt, &sink); started.ok()) tr = std::move(*started);
   RunHooks hooks;
   hooks.sink = &sink;
   RunOptions ro;
