@@ -147,9 +147,10 @@ PageAllocator::~PageAllocator() = default;
 
 absl::StatusOr<std::unique_ptr<PageAllocator>> PageAllocator::Create(const MachineConfig& config,
                                                                      EventSink* sink,
-                                                                     Narrator* narrator) {
+                                                                     Narrator* narrator, ListLinks links) {
   RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<PageAllocator> a(new PageAllocator(config));
+  a->links_mode_ = links;
   RETURN_IF_ERROR(a->Init());
   // Boot is not narrated and emits nothing.
   a->sink_ = sink;
@@ -177,7 +178,7 @@ absl::Status PageAllocator::Init() {
   }
   n_pages_ = static_cast<uint32_t>(pages);
   n_links_ = static_cast<uint32_t>(pages + sentinels);
-  links_.Init(n_pages_, static_cast<uint32_t>(sentinels));
+  links_.Init(links_mode_, n_pages_, n_links_);
   state_.reset(new uint8_t[n_pages_]);
   aux_.reset(new uint8_t[n_pages_]);
   const uint64_t nblocks = pages >> kPageblockOrder;
@@ -436,49 +437,26 @@ int64_t PageAllocator::Mark(const Zone& z, uint32_t flags) const {
 // ---------------------------------------------------------------------------
 // List primitives
 
-void PageAllocator::Links::Init(uint32_t first_sentinel, uint32_t n_sentinels) {
-  first_sentinel_ = first_sentinel;
-  snext_.resize(n_sentinels);
-  sprev_.resize(n_sentinels);
-  for (uint32_t k = 0; k < n_sentinels; ++k) snext_[k] = sprev_[k] = first_sentinel + k;
-  dir_.assign((size_t{first_sentinel} + kChunkPages - 1) >> kChunkShift, 0);
-  pool_.clear();
-  used_.clear();
-  free_chunks_.clear();
+void PageAllocator::Links::Init(ListLinks mode, uint32_t first_sentinel, uint32_t n_links) {
+  chunked_ = mode == ListLinks::kChunked;
+  n_links_ = n_links;
+  if (chunked_) {
+    dir_.assign((size_t{n_links} + kChunkPages - 1) >> kChunkShift, kNoChunk);
+    pool_.clear();
+  } else {
+    flat_.reset(new Link[n_links]);  // default-initialised: not touched
+  }
+  for (uint32_t s = first_sentinel; s < n_links; ++s) Insert(s, s, s);
 }
 
-inline void PageAllocator::Links::Insert(uint32_t i, uint32_t next, uint32_t prev) {
-  uint32_t& d = dir_[i >> kChunkShift];
-  if (d == 0) {
-    uint32_t c;
-    if (!free_chunks_.empty()) {
-      c = free_chunks_.back();
-      free_chunks_.pop_back();
-    } else {
-      c = static_cast<uint32_t>(used_.size());
-      used_.push_back(0);
-      pool_.resize(pool_.size() + kChunkPages);
-    }
-    d = c + 1;
-  }
-  used_[d - 1]++;
-  pool_[(size_t{d} - 1) * kChunkPages + (i & (kChunkPages - 1))] = Link{next, prev};
-}
-
-inline void PageAllocator::Links::Remove(uint32_t i, uint32_t* next, uint32_t* prev) {
-  uint32_t& d = dir_[i >> kChunkShift];
-  const Link& l = pool_[(size_t{d} - 1) * kChunkPages + (i & (kChunkPages - 1))];
-  *next = l.next;
-  *prev = l.prev;
-  if (--used_[d - 1] == 0) {
-    free_chunks_.push_back(d - 1);
-    d = 0;
-  }
+void PageAllocator::Links::NewChunk(uint32_t i) {
+  dir_[i >> kChunkShift] = static_cast<uint32_t>(pool_.size());
+  pool_.resize(pool_.size() + kChunkPages);
 }
 
 size_t PageAllocator::Links::MemoryBytes() const {
-  return (snext_.capacity() + sprev_.capacity() + dir_.capacity() + free_chunks_.capacity()) * sizeof(uint32_t) +
-         pool_.capacity() * sizeof(Link) + used_.capacity();
+  if (!chunked_) return size_t{n_links_} * sizeof(Link);
+  return dir_.capacity() * sizeof(uint32_t) + pool_.capacity() * sizeof(Link);
 }
 
 inline void PageAllocator::LinkHead(uint32_t s, uint32_t i) {
@@ -496,8 +474,7 @@ inline void PageAllocator::LinkTail(uint32_t s, uint32_t i) {
 }
 
 inline void PageAllocator::Unlink(uint32_t i) {
-  uint32_t n = 0, p = 0;
-  links_.Remove(i, &n, &p);
+  const uint32_t n = links_.Next(i), p = links_.Prev(i);
   links_.SetNext(p, n);
   links_.SetPrev(n, p);
 }

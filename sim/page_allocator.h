@@ -9,10 +9,12 @@
 // set with set_time(); events go to an optional EventSink and decisions to an
 // optional Narrator (both may be null; with neither, nothing is formatted).
 //
-// Memory: 10 bytes per page of the covered pfn range (two u32 list links, a
-// state byte and an owner/list byte) plus one byte per pageblock and small
-// per-zone tables. A free or per-CPU block is represented by its first page
-// only; so is an allocated block (with its owner kind).
+// Memory: a state byte and an owner/list byte per page of the covered pfn
+// range, the list links (ListLinks::kPerPage: 8 bytes per page;
+// kChunked: 0.25 byte per page plus 128 bytes per 16-page chunk ever
+// listed), one byte per pageblock and small per-zone tables. A free or
+// per-CPU block is represented by its first page only; so is an allocated
+// block (with its owner kind).
 //
 // Not thread-safe; one instance models one machine.
 #pragma once
@@ -110,14 +112,30 @@ struct PcpStats {
   int alloc_factor = 0, free_factor = 0, free_count = 0;
 };
 
+// How the allocator stores the links of its free and pcp lists. Behaviour
+// is the same with either; only speed and memory differ.
+enum class ListLinks : uint8_t {
+  // Two u32 per page in a flat array: the fastest list operations, 8 bytes
+  // of memory per page, touched wherever a block is ever listed.
+  kPerPage,
+  // Links in chunks of 16 neighbouring pages taken from a pool the first
+  // time one of them is listed, found through a directory (0.25 byte a
+  // page): each list operation costs one more load, but a machine whose
+  // free blocks are scattered over all of memory (a real machine's start
+  // state) touches a few MB instead of 8 bytes per page (50 MB for 24 GiB).
+  kChunked,
+};
+
 class PageAllocator {
  public:
   // Builds the machine and releases every managed page to the buddy lists
   // (boot state, §1: all pageblocks MOVABLE, tail insertion in ascending pfn
   // order). InvalidArgument when `config` is inconsistent. `sink` and
-  // `narrator` may be null and must outlive the allocator.
+  // `narrator` may be null and must outlive the allocator. `links` chooses
+  // the list storage (see ListLinks).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<PageAllocator>> Create(
-      const MachineConfig& config, EventSink* sink = nullptr, Narrator* narrator = nullptr);
+      const MachineConfig& config, EventSink* sink = nullptr, Narrator* narrator = nullptr,
+      ListLinks links = ListLinks::kPerPage);
 
   PageAllocator(const PageAllocator&) = delete;
   PageAllocator& operator=(const PageAllocator&) = delete;
@@ -462,68 +480,54 @@ class PageAllocator {
   uint64_t base_pfn_ = 0;   // pfn of index 0 (aligned to 2^10)
   uint32_t n_pages_ = 0;    // covered pages
   uint32_t n_links_ = 0;    // n_pages_ + sentinels
-  // Links of the doubly linked free and pcp lists. A list member is a page
-  // index (< n_pages_) or a list head (a sentinel, >= n_pages_). Sentinels
-  // are a dense array. Pages keep their links in chunks of 16 neighbouring
-  // pages, allocated from a pool only while one of the 16 is on a list and
-  // found through a directory with one entry per 16 pages. Per-page arrays
-  // (8 bytes a page) would be faulted in almost whole by a real machine's
-  // start state, whose free blocks are scattered over all of memory (50 MB
-  // for 24 GiB); the directory costs 0.25 byte a page, the pool 128 bytes
-  // per chunk in use. Neighbouring pages (pcp refills, splits) still share
-  // cache lines.
+  // Links of the doubly linked free and pcp lists (ListLinks). A list
+  // member is a page index (< n_pages_) or a list head (a sentinel,
+  // >= n_pages_). Chunked: chunks of 16 neighbouring indices, taken from a
+  // pool the first time one of the 16 joins a list and kept (giving them
+  // back would cost every split and merge a chunk allocation), found through
+  // a directory with one entry per 16 indices; neighbouring pages (pcp
+  // refills, splits) still share cache lines.
   class Links {
    public:
-    // Sentinels [first_sentinel, first_sentinel + n_sentinels), each an
-    // empty list (linked to itself); no page on any list.
-    void Init(uint32_t first_sentinel, uint32_t n_sentinels);
-    uint32_t Next(uint32_t i) const {
-      return i >= first_sentinel_ ? snext_[i - first_sentinel_] : PageLink(i).next;
-    }
-    uint32_t Prev(uint32_t i) const {
-      return i >= first_sentinel_ ? sprev_[i - first_sentinel_] : PageLink(i).prev;
-    }
-    void SetNext(uint32_t i, uint32_t v) {
-      if (i >= first_sentinel_) {
-        snext_[i - first_sentinel_] = v;
-      } else {
-        PageLink(i).next = v;
-      }
-    }
-    void SetPrev(uint32_t i, uint32_t v) {
-      if (i >= first_sentinel_) {
-        sprev_[i - first_sentinel_] = v;
-      } else {
-        PageLink(i).prev = v;
-      }
-    }
+    // Indices [0, n_links); the sentinels [first_sentinel, n_links) are
+    // empty lists (linked to themselves); no page is on a list.
+    void Init(ListLinks mode, uint32_t first_sentinel, uint32_t n_links);
+    uint32_t Next(uint32_t i) const { return At(i).next; }
+    uint32_t Prev(uint32_t i) const { return At(i).prev; }
+    void SetNext(uint32_t i, uint32_t v) { At(i).next = v; }
+    void SetPrev(uint32_t i, uint32_t v) { At(i).prev = v; }
     // Page i joins a list between prev and next (only its own links set).
-    void Insert(uint32_t i, uint32_t next, uint32_t prev);
-    // Page i leaves its list: returns its links and forgets them.
-    void Remove(uint32_t i, uint32_t* next, uint32_t* prev);
+    void Insert(uint32_t i, uint32_t next, uint32_t prev) {
+      if (chunked_ && dir_[i >> kChunkShift] == kNoChunk) [[unlikely]] NewChunk(i);
+      Link& l = At(i);
+      l.next = next;
+      l.prev = prev;
+    }
     size_t MemoryBytes() const;
 
    private:
     static constexpr int kChunkShift = 4;
     static constexpr uint32_t kChunkPages = 1u << kChunkShift;
+    static constexpr uint32_t kNoChunk = 0xffffffffu;
+    // No initialisers: the per-page array must stay untouched (not faulted
+    // in) until a page is listed.
     struct Link {
-      uint32_t next = 0;
-      uint32_t prev = 0;
+      uint32_t next;
+      uint32_t prev;
     };
-    // Links of page i, which must be on a list (its chunk exists).
-    Link& PageLink(uint32_t i) { return pool_[Slot(i)]; }
-    const Link& PageLink(uint32_t i) const { return pool_[Slot(i)]; }
-    size_t Slot(uint32_t i) const {
-      return (size_t{dir_[i >> kChunkShift]} - 1) * kChunkPages + (i & (kChunkPages - 1));
-    }
+    // Links of index i; chunked, its chunk must exist (i is or was listed).
+    Link& At(uint32_t i) { return chunked_ ? pool_[ChunkSlot(i)] : flat_[i]; }
+    const Link& At(uint32_t i) const { return chunked_ ? pool_[ChunkSlot(i)] : flat_[i]; }
+    size_t ChunkSlot(uint32_t i) const { return size_t{dir_[i >> kChunkShift]} + (i & (kChunkPages - 1)); }
+    void NewChunk(uint32_t i);
 
-    uint32_t first_sentinel_ = 0;
-    std::vector<uint32_t> snext_, sprev_;
-    std::vector<uint32_t> dir_;          // per 16 pages: chunk number + 1, 0 = none
-    std::vector<Link> pool_;             // chunks of 16 links
-    std::vector<uint8_t> used_;          // per chunk: its pages on a list
-    std::vector<uint32_t> free_chunks_;  // chunk numbers to reuse, last freed first
+    bool chunked_ = false;
+    std::unique_ptr<Link[]> flat_;  // kPerPage: per index
+    std::vector<uint32_t> dir_;     // kChunked: per 16 indices, first pool slot of their chunk or kNoChunk
+    std::vector<Link> pool_;        // kChunked: chunks of 16, in the order first used
+    uint32_t n_links_ = 0;
   };
+  ListLinks links_mode_ = ListLinks::kPerPage;
   Links links_;
   // Per-page arrays, indexed by pfn - base_pfn_.
   std::unique_ptr<uint8_t[]> state_;  // kind (2 bits) | order (4 bits)

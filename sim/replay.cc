@@ -196,7 +196,10 @@ absl::Status TraceReplayer::BuildModel() {
   ASSIGN_OR_RETURN(RecordedStart start, collector_.Finish());
   ASSIGN_OR_RETURN(MachineConfig config, MachineConfigFromStart(start, &result_.machine_notes));
   config.check_invariants_every_op = options_.check_invariants;
-  ASSIGN_OR_RETURN(allocator_, PageAllocator::Create(config));
+  // A real machine's start state scatters its free blocks over all of
+  // memory: chunked list links fault in a few MB where per-page links
+  // would take 8 bytes a page.
+  ASSIGN_OR_RETURN(allocator_, PageAllocator::Create(config, nullptr, nullptr, ListLinks::kChunked));
   ASSIGN_OR_RETURN(result_.start, ApplyStartState(start, *allocator_));
   allocator_->set_sink(sim_sink_.get());
   owners_ = std::make_unique<Owners>(this);
