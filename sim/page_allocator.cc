@@ -2411,10 +2411,26 @@ MigrateType PageAllocator::PageblockType(uint64_t pfn) const {
 }
 
 std::vector<uint64_t> PageAllocator::PageblockCounts(int zone) const {
-  // pagetypeinfo_showblockcount_print: step 512 pfns from the zone start.
+  // pagetypeinfo_showblockcount_print: step 512 pfns from the zone start,
+  // skipping pfns without a memmap (absent memory sections, such as the PCI
+  // hole below 4 GiB). The model's equivalent: a block whose pages in the
+  // zone are all absent is not counted.
   const Zone& z = zones_[zone];
+  const ZoneConfig& c = config_.zones[static_cast<size_t>(zone)];
+  std::vector<PfnRange> holes = c.holes;
+  const uint64_t present = c.present ? c.present : c.spanned;
+  if (holes.empty() && present < c.spanned) {
+    holes.push_back({c.start_pfn + present, c.spanned - present});
+  }
   std::vector<uint64_t> counts(numbering_.count(), 0);
   for (uint64_t pfn = z.start_pfn; pfn < z.end_pfn; pfn += kPageblockPages) {
+    const uint64_t lo = pfn, hi = std::min(z.end_pfn, pfn + kPageblockPages);
+    uint64_t absent = 0;
+    for (const PfnRange& h : holes) {
+      const uint64_t hs = std::max(lo, h.start), he = std::min(hi, h.start + h.count);
+      if (hs < he) absent += he - hs;
+    }
+    if (absent == hi - lo) continue;
     counts[numbering_.Number(PageblockType(pfn))]++;
   }
   return counts;
