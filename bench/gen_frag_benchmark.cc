@@ -17,7 +17,11 @@
 //    within it. hotplug_MiB is memory virtio-mem plugged in meanwhile.
 //  BM_ScenarioRepeatability/<name>: runs a scenario 5 times with the tracker
 //    attached (as `fraglab run`) and reports the coefficient of variation of
-//    the key metrics: order>=9 free blocks at the end, fallbacks by class
+//    the key metrics: the deepest drop of order>=9 free blocks against the
+//    start (start minus the lowest count at any phase end: how far the
+//    scenario fragmented the arena), order>=9 free blocks at the end (after
+//    the scenario's releases and probes: mostly background noise such as
+//    virtio-mem plugging memory in), fallbacks by class
 //    (claim/steal/pollute) over the run, hugetlb and THP probe successes
 //    (each probe phase summed), and the run time. Scenarios:
 //    FRAGLAB_BENCH_SCENARIOS (comma-separated names in scenarios/, default
@@ -25,6 +29,7 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <mutex>
@@ -280,7 +285,7 @@ void BM_ScenarioRepeatability(benchmark::State& state, std::string name) {
   }
   constexpr int kRuns = 5;
   for (auto _ : state) {
-    std::vector<double> order9, hugetlb, thp, secs;
+    std::vector<double> order9, drop, hugetlb, thp, secs;
     std::vector<double> fb[3];
     bool tracked = false;
     for (int i = 0; i < kRuns; ++i) {
@@ -297,6 +302,9 @@ void BM_ScenarioRepeatability(benchmark::State& state, std::string name) {
         return;
       }
       order9.push_back(rep->phases.empty() ? 0 : static_cast<double>(rep->phases.back().end.Order9Blocks()));
+      uint64_t lowest = rep->start.Order9Blocks();
+      for (const auto& p : rep->phases) lowest = std::min<uint64_t>(lowest, p.end.Order9Blocks());
+      drop.push_back(static_cast<double>(rep->start.Order9Blocks() - lowest));
       hugetlb.push_back(DetailSum(*rep, "probe hugetlb: "));
       thp.push_back(DetailSum(*rep, "probe thp: "));
       secs.push_back(static_cast<double>(rep->total_ns) / 1e9);
@@ -307,6 +315,8 @@ void BM_ScenarioRepeatability(benchmark::State& state, std::string name) {
       for (int c = 0; c < 3; ++c) fb[c].push_back(static_cast<double>(n[c]));
     }
     state.counters["tracked"] = tracked ? 1 : 0;
+    state.counters["mean_order9_drop"] = Mean(drop);
+    state.counters["cv_order9_drop"] = Cv(drop);
     state.counters["mean_order9_end"] = Mean(order9);
     state.counters["cv_order9_end"] = Cv(order9);
     state.counters["mean_claim"] = Mean(fb[0]);
