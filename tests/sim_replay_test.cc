@@ -364,6 +364,10 @@ PinnedReplay ReplayFile(const std::string& path, EventSink* sim_sink) {
   if (!r.ok()) return out;
   out.text = FormatReplayResult(*r);
   out.state = StateDigest(*replayer.allocator());
+  // The replay's model keeps its list links in chunks (ListLinks::kChunked):
+  // every list must still be whole and consistent.
+  const absl::Status check = replayer.allocator()->CheckInvariants();
+  EXPECT_TRUE(check.ok()) << check;
   return out;
 }
 
@@ -391,6 +395,52 @@ TEST(ReplayTest, RecordedKernelTraceGivesThePinnedResult) {
   const PinnedReplay plain = ReplayFile(dir + "pipe-prefix.trace", nullptr);
   EXPECT_EQ(plain.text, golden.str());
   EXPECT_EQ(plain.state, kPinnedModelState) << std::hex << "actual state digest 0x" << plain.state;
+}
+
+// Chunked list links (what the replay uses) must make every decision the
+// per-page links make: the same random workload of allocations of every
+// order and type, frees, pcp drains and time steps (kswapd, kcompactd,
+// compaction) gives the same event stream and the same final lists.
+TEST(ReplayTest, ChunkedListLinksDecideLikePerPageLinks) {
+  MachineConfig c = StandardMachine(uint64_t{512} << 20, 2);
+  uint64_t stream[2] = {0, 0}, state[2] = {0, 0}, events[2] = {0, 0};
+  const ListLinks modes[2] = {ListLinks::kPerPage, ListLinks::kChunked};
+  for (int m = 0; m < 2; ++m) {
+    HashingSink sink;
+    auto a = PageAllocator::Create(c, &sink, nullptr, modes[m]);
+    ASSERT_TRUE(a.ok()) << a.status();
+    PageAllocator& p = **a;
+    Rng rng(11);
+    std::vector<std::pair<uint64_t, int>> live;
+    uint64_t now = 0;
+    for (int i = 0; i < 60000; ++i) {
+      now += 20000;
+      p.AdvanceTime(now);
+      p.set_time(now);
+      if (live.empty() || rng.Uniform(100) < 55) {
+        const int order = rng.Uniform(10) < 8 ? 0 : static_cast<int>(rng.Uniform(kNumOrders));
+        const uint64_t types[3] = {gfp::kHighuserMovable, gfp::kKernel, gfp::kKernelReclaimable};
+        const uint64_t pfn = p.Allocate({.order = order, .gfp = types[rng.Uniform(3)],
+                                         .cpu = static_cast<int>(rng.Uniform(2)), .owner = OwnerKind::kAnon});
+        if (pfn != kNoPfn) live.emplace_back(pfn, order);
+      } else {
+        const size_t k = rng.Uniform(live.size());
+        ASSERT_TRUE(p.Free(live[k].first, live[k].second, static_cast<int>(rng.Uniform(2))).ok());
+        live[k] = live.back();
+        live.pop_back();
+      }
+      if (i % 10000 == 9999) p.DrainAllPcp();
+    }
+    const absl::Status check = p.CheckInvariants();
+    ASSERT_TRUE(check.ok()) << check;
+    stream[m] = sink.hash();
+    events[m] = sink.count();
+    state[m] = StateDigest(p);
+  }
+  EXPECT_GT(events[0], 60000u);
+  EXPECT_EQ(events[1], events[0]);
+  EXPECT_EQ(stream[1], stream[0]);
+  EXPECT_EQ(state[1], state[0]);
 }
 
 }  // namespace
