@@ -48,6 +48,28 @@ TEST(SimConfig, ExplicitHolesAndReservedRanges) {
   EXPECT_FALSE(PageAllocator::Create(c).ok());
 }
 
+// pagetypeinfo skips pfns without a memmap: a pageblock wholly inside a hole
+// is not counted, one partly present is.
+TEST(SimConfig, PageblockCountsLeaveOutBlocksWhollyInAHole) {
+  MachineConfig c = SingleZoneMachine(8192);  // 16 pageblocks
+  c.pcp = false;
+  c.zones[0].present = 8192 - 1024 - 256;
+  c.zones[0].holes = {{1024, 1024}, {4096 + 128, 256}};  // blocks 2-3 absent; block 8 partly
+  auto a = PageAllocator::Create(c);
+  ASSERT_TRUE(a.ok()) << a.status();
+  uint64_t total = 0;
+  for (uint64_t n : (*a)->PageblockCounts(0)) total += n;
+  EXPECT_EQ(total, 14u);
+  // The default layout puts spanned - present at the top of the zone.
+  c.zones[0].holes.clear();
+  c.zones[0].present = 8192 - 1536;  // the top 3 blocks absent
+  auto b = PageAllocator::Create(c);
+  ASSERT_TRUE(b.ok()) << b.status();
+  total = 0;
+  for (uint64_t n : (*b)->PageblockCounts(0)) total += n;
+  EXPECT_EQ(total, 13u);
+}
+
 TEST(SimConfig, FromScenarioMachine) {
   scenario::Scenario s;
   s.machine.memory_bytes = uint64_t{8} << 30;
