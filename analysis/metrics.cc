@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace fraglab::analysis {
 namespace {
@@ -216,16 +217,20 @@ TraceMetrics MetricsBuilder::Finish() {
   return out;
 }
 
+std::string PhaseKey(const PhaseMetrics& p) {
+  if (p.index < 0) return "start";
+  // Scenario labels already start with the phase index ("3:release");
+  // other producers' labels get it prefixed so names stay unique.
+  const std::string prefix = absl::StrCat(p.index, ":");
+  const std::string key = absl::StartsWith(p.label, prefix) ? p.label : prefix + p.label;
+  return absl::StrReplaceAll(key, {{"/", " of "}});
+}
+
 std::map<std::string, double> FlattenMetrics(const TraceMetrics& m) {
   std::map<std::string, double> out;
   const TraceHeader& h = m.header;
   for (const PhaseMetrics& p : m.phases) {
-    // Scenario labels already start with the phase index ("3:release");
-    // other producers' labels get it prefixed so names stay unique.
-    const std::string prefix = absl::StrCat(p.index, ":");
-    const std::string ph = p.index < 0                        ? std::string("start")
-                           : absl::StartsWith(p.label, prefix) ? p.label
-                                                               : prefix + p.label;
+    const std::string ph = PhaseKey(p);
     for (const auto& [key, z] : p.zones) {
       const std::string zn = ZoneName(h, z.nid, z.zone_idx);
       uint64_t high_order = 0;

@@ -128,6 +128,12 @@ inline const char* ExtfragClassLabel(int cls) { return ExtfragClassName(static_c
 // Zone names are "node<nid>_<name>" (ZoneLabelByIndex in common/trace_records.h).
 std::map<std::string, double> FlattenMetrics(const TraceMetrics& m);
 
+// The phase part of FlattenMetrics' names: "start" before the first phase,
+// else "<index>:<label>" (scenario labels already carry the index). A '/'
+// in the label is written " of " ("2:pin[rep 1/3]" -> "2:pin[rep 1 of 3]"),
+// so every name splits into phase and metric at its first '/'.
+std::string PhaseKey(const PhaseMetrics& p);
+
 // JSON form (the "summary file" `compare` accepts besides traces).
 nlohmann::json MetricsToJson(const TraceMetrics& m);
 

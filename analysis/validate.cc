@@ -40,13 +40,6 @@ const char* const kClasses[] = {"free_blocks", "free_blocks_high", "free_pages",
 
 bool IsEventClass(const std::string& cls) { return cls == "fallbacks" || cls == "compaction"; }
 
-// "start" or the scenario label, as FlattenMetrics prefixes names.
-std::string PhaseKey(const PhaseMetrics& p) {
-  if (p.index < 0) return "start";
-  const std::string prefix = absl::StrCat(p.index, ":");
-  return absl::StartsWith(p.label, prefix) ? p.label : prefix + p.label;
-}
-
 // Splits "<phase>/<metric>" at the first '/'.
 std::pair<std::string, std::string> SplitName(const std::string& name) {
   const size_t slash = name.find('/');

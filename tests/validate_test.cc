@@ -83,15 +83,16 @@ TraceHeader Header(bool simulated) {
   return h;
 }
 
-// One phase "0:fill" with a zone snapshot (order-9 blocks, Movable
+// One phase `label` with a zone snapshot (order-9 blocks, Movable
 // pageblocks) and `steals` steal fallbacks Unmovable<-Movable.
-TraceMetrics Metrics(bool simulated, uint64_t order9, uint32_t movable_blocks, int steals) {
+TraceMetrics Metrics(bool simulated, uint64_t order9, uint32_t movable_blocks, int steals,
+                     const char* label = "0:fill") {
   MetricsBuilder b(Header(simulated));
   fl_phase ph;
   InitRecord(ph, FL_EV_PHASE, 1, 0);
   ph.index = 0;
   ph.begin = 1;
-  std::strcpy(ph.label, "0:fill");
+  std::strcpy(ph.label, label);
   EXPECT_TRUE(b.Emit(ph.hdr).ok());
   for (int i = 0; i < steals; ++i) {
     fl_extfrag e;
@@ -155,6 +156,22 @@ TEST(CompareKernelAndSimTest, WithinToleranceAgreesOutsideDisagrees) {
       CompareKernelAndSim({Metrics(false, 100, 500, 10)}, Metrics(true, 108, 450, 12), tol);
   EXPECT_EQ(c2.disagreeing, 0u);
   EXPECT_GT(c2.agreeing, 0u);
+}
+
+// Phases inside a `repeat` are labelled "2:pin[rep 1/3]": the '/' must not
+// cut the flat name, or the whole phase drops out of the comparison.
+TEST(CompareKernelAndSimTest, PhasesWithASlashInTheirLabelAreCompared) {
+  const ValidateComparison c = CompareKernelAndSim({Metrics(false, 100, 500, 10, "0:pin[rep 1/3]")},
+                                                   Metrics(true, 100, 500, 10, "0:pin[rep 1/3]"), ToleranceSet());
+  const ValidateRow* o9 = Find(c, "free_blocks/node0_Normal/order9");
+  ASSERT_NE(o9, nullptr);
+  EXPECT_EQ(o9->phase, "0:pin[rep 1 of 3]");
+  EXPECT_TRUE(o9->compared);
+  EXPECT_TRUE(o9->agree);
+  const ValidateRow* st = Find(c, "fallbacks/steal/Unmovable->Movable");
+  ASSERT_NE(st, nullptr);
+  EXPECT_TRUE(st->compared);
+  EXPECT_EQ(c.disagreeing, 0u);
 }
 
 TEST(CompareKernelAndSimTest, RepeatsGiveMeanAndSpreadAndMissingEventsAreZero) {
