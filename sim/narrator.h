@@ -42,6 +42,12 @@ enum class DecisionKind : uint8_t {
   kCompactEnd,       // a compaction run ends (value = compact_result)
   kCompactDefer,     // deferral state changed or a deferred zone skipped
   kKcompactd,        // kcompactd woken, running, or proactive compaction
+
+  // Reclaim and the slow path (sim/page_allocator.cc, reference §5).
+  kSlowPath,         // the fast path failed: the slow path starts (flags, kswapd woken)
+  kDirectReclaim,    // direct reclaim ran (value = pages freed)
+  kKswapd,           // kswapd woken for a node, or ran (value = pages it reclaimed)
+  kRetry,            // the slow path retries or gives up (text says which rule decided)
 };
 
 // One decision. Fields not relevant to the kind are -1 / kNoPfn.

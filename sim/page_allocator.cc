@@ -1836,6 +1836,11 @@ void PageAllocator::WakeKswapd(int node, int order, int highest, bool from_boost
     e.order = order;
     Emit(e.hdr);
   }
+  if (narrating()) [[unlikely]] {
+    Say({.kind = DecisionKind::kKswapd, .order = order, .value = node, .yes = true,
+         .text = absl::StrFormat("kswapd%d woken for order %d%s", node, order,
+                                 from_boost ? " (watermark boost)" : " (a zone is below its low watermark)")});
+  }
   k.pending = true;
 }
 
@@ -1947,7 +1952,17 @@ void PageAllocator::RunKswapd(int node) {
     Emit(e.hdr);
   }
   ++vm_events_.kswapd_wake;
+  const uint64_t stolen_before = vm_events_.pgsteal_kswapd;
   const int reclaim_order = BalanceNode(node, order, highest);
+  if (narrating()) [[unlikely]] {
+    Say({.kind = DecisionKind::kKswapd, .order = reclaim_order,
+         .value = static_cast<int64_t>(vm_events_.pgsteal_kswapd - stolen_before),
+         .yes = NodeBalanced(node, reclaim_order, highest),
+         .text = absl::StrFormat("kswapd%d ran: %d pages reclaimed; node %s at order %d", node,
+                                 vm_events_.pgsteal_kswapd - stolen_before,
+                                 NodeBalanced(node, reclaim_order, highest) ? "balanced" : "still unbalanced",
+                                 reclaim_order)});
+  }
   // kswapd_try_to_sleep: a balanced node clears ZONE_BELOW_HIGH on its
   // zones that are at their high watermark and wakes kcompactd for the
   // order kswapd was asked for.
@@ -1992,6 +2007,13 @@ uint64_t PageAllocator::DirectReclaim(const AllocRequest& req, int highest) {
     InitRecord(e, FL_EV_DIRECT_RECLAIM_END, now_, static_cast<uint16_t>(req.cpu));
     e.nr_reclaimed = freed;
     Emit(e.hdr);
+  }
+  if (narrating()) [[unlikely]] {
+    Say({.kind = DecisionKind::kDirectReclaim, .cpu = req.cpu, .order = req.order,
+         .value = static_cast<int64_t>(freed),
+         .text = absl::StrFormat("direct reclaim: %d pages of clean page cache and reclaimable slab freed "
+                                 "(asked for %d)",
+                                 freed, kSwapClusterMax)});
   }
   return freed;
 }
@@ -2075,6 +2097,15 @@ uint64_t PageAllocator::AllocateSlow(const AllocRequest& req, MigrateType t, int
   const bool can_compact = (req.gfp & gfp::kIo) && req.order > 0 && page_user_ != nullptr;
   int zone = -1;
   uint32_t flags = GfpToAllocFlags(req.gfp, req.order);
+  if (narrating()) [[unlikely]] {
+    Say({.kind = DecisionKind::kSlowPath, .cpu = req.cpu, .order = req.order, .type = Num(t),
+         .yes = can_direct_reclaim,
+         .text = absl::StrFormat("slow path: order %d %s, MIN watermark%s%s; %s", req.order, TName(t),
+                                 (flags & alloc::kKswapd) ? ", kswapd woken" : "",
+                                 (flags & alloc::kNoFragment) ? ", no fragmenting fallback" : "",
+                                 can_direct_reclaim ? "may reclaim and compact directly"
+                                                    : "may not reclaim or compact (atomic)")});
+  }
   if (flags & alloc::kKswapd) WakeAllKswapds(req, req.order, highest, /*record=*/true);
   uint32_t i = GetPageFromFreelist(req, t, highest, flags, &zone);
   if (i != kNil) return FinishAlloc(req, t, i);
@@ -2094,6 +2125,9 @@ uint64_t PageAllocator::AllocateSlow(const AllocRequest& req, MigrateType t, int
       // their watermarks) or deferred give up at once; otherwise they keep
       // to async compaction.
       if (compact_result == kCompactResultSkipped || compact_result == kCompactResultDeferred) {
+        if (narrating()) [[unlikely]] {
+          NarrateRetry(req, false, "costly __GFP_NORETRY request whose async compaction was skipped or deferred: fail");
+        }
         return FailAlloc(req, t);
       }
       compact_prio = kCompactPrioAsync;
@@ -2107,7 +2141,10 @@ uint64_t PageAllocator::AllocateSlow(const AllocRequest& req, MigrateType t, int
     i = GetPageFromFreelist(req, t, highest, flags, &zone);
     if (i != kNil) return FinishAlloc(req, t, i);
     // Atomic requests neither reclaim nor compact.
-    if (!can_direct_reclaim) break;
+    if (!can_direct_reclaim) {
+      if (narrating()) [[unlikely]] NarrateRetry(req, false, "cannot reclaim (no __GFP_DIRECT_RECLAIM): fail");
+      break;
+    }
     // __alloc_pages_direct_reclaim: after progress, one retry, and if that
     // fails hand back a HIGHATOMIC block and drain the pcp lists, then once
     // more.
@@ -2126,12 +2163,32 @@ uint64_t PageAllocator::AllocateSlow(const AllocRequest& req, MigrateType t, int
       compact_result = TryDirectCompaction(req, t, highest, flags, compact_prio, &pfn);
       if (pfn != kNoPfn) return pfn;
     }
-    if (req.gfp & gfp::kNoretry) break;
+    if (req.gfp & gfp::kNoretry) {
+      if (narrating()) [[unlikely]] NarrateRetry(req, false, "__GFP_NORETRY: no retry, fail");
+      break;
+    }
     // Costly requests retry only with __GFP_RETRY_MAYFAIL and compaction.
-    if (costly && (!can_compact || !(req.gfp & gfp::kRetryMayfail))) break;
-    if (ShouldReclaimRetry(req, highest, flags, progress > 0, &no_progress_loops)) continue;
+    if (costly && (!can_compact || !(req.gfp & gfp::kRetryMayfail))) {
+      if (narrating()) [[unlikely]] {
+        NarrateRetry(req, false, "costly order without __GFP_RETRY_MAYFAIL and compaction: no retry, fail");
+      }
+      break;
+    }
+    if (ShouldReclaimRetry(req, highest, flags, progress > 0, &no_progress_loops)) {
+      if (narrating()) [[unlikely]] {
+        NarrateRetry(req, true, absl::StrFormat("should_reclaim_retry: reclaimable pages could meet the MIN "
+                                                "watermark (%d loops without progress): retry",
+                                                no_progress_loops));
+      }
+      continue;
+    }
     if (progress > 0 && can_compact &&
         ShouldCompactRetry(req, highest, flags, compact_result, &compact_prio, &compaction_retries)) {
+      if (narrating()) [[unlikely]] {
+        NarrateRetry(req, true, absl::StrFormat("should_compact_retry: compaction result %d, priority %d, "
+                                                "%d retries: retry",
+                                                compact_result, compact_prio, compaction_retries));
+      }
       continue;
     }
     // defrag_mode (6.15+): only now, with reclaim and compaction exhausted,
@@ -2140,11 +2197,19 @@ uint64_t PageAllocator::AllocateSlow(const AllocRequest& req, MigrateType t, int
     if (config_.defrag_mode && (flags & alloc::kNoFragment) && !exhausted) {
       exhausted = true;
       flags &= ~alloc::kNoFragment;
+      if (narrating()) [[unlikely]] {
+        NarrateRetry(req, true, "defrag_mode: reclaim and compaction exhausted, retry allowing fragmenting fallbacks");
+      }
       continue;
     }
+    if (narrating()) [[unlikely]] NarrateRetry(req, false, "no reclaim or compaction retry left: fail");
     break;
   }
   return FailAlloc(req, t);
+}
+
+void PageAllocator::NarrateRetry(const AllocRequest& req, bool retry, const std::string& why) {
+  Say({.kind = DecisionKind::kRetry, .cpu = req.cpu, .order = req.order, .yes = retry, .text = why});
 }
 
 uint64_t PageAllocator::FailAlloc(const AllocRequest& req, MigrateType t) {

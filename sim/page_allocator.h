@@ -461,6 +461,8 @@ class PageAllocator {
   void Emit(const fl_record_header& rec);
   bool narrating() const { return narrator_ != nullptr; }
   void Say(Decision d);
+  // A kRetry decision: whether the slow path goes round again, and why.
+  void NarrateRetry(const AllocRequest& req, bool retry, const std::string& why);
   int Num(MigrateType t) const { return numbering_.Number(t); }
   const char* TName(MigrateType t) const;
 

@@ -14,6 +14,7 @@
 #include "sim/config.h"
 #include "sim/page_allocator.h"
 #include "sim/page_user.h"
+#include "sim/testing_util.h"
 
 namespace fraglab::sim {
 namespace {
@@ -48,12 +49,12 @@ class FakeFileOwner final : public PageUser {
 
 // 4096-page Normal zone, pcp off, min_free_kbytes 128: min 32, low 40,
 // high 48 (d = max(32 / 4, 4096 * 10 / 10000) = 8).
-std::unique_ptr<PageAllocator> Make(VectorSink* sink, int64_t boost_factor = 0) {
+std::unique_ptr<PageAllocator> Make(VectorSink* sink, int64_t boost_factor = 0, Narrator* narrator = nullptr) {
   MachineConfig c = SingleZoneMachine(4096);
   c.pcp = false;
   c.min_free_kbytes = 128;
   c.watermark_boost_factor = boost_factor;
-  auto a = PageAllocator::Create(c, sink);
+  auto a = PageAllocator::Create(c, sink, narrator);
   EXPECT_TRUE(a.ok()) << a.status();
   return std::move(a).value();
 }
@@ -124,6 +125,34 @@ TEST(SimReclaim, KswapdReclaimsToTheHighWatermarkAtomicNeverReclaims) {
   EXPECT_EQ(sink.size(), 0u);
   absl::Status s = a->CheckInvariants();
   EXPECT_TRUE(s.ok()) << s;
+}
+
+// `fraglab explain` narrates kswapd: woken by the failed atomic request,
+// then its run with the 39 pages of the test above and the node balanced.
+TEST(SimReclaim, NarratesKswapdWokenAndItsRun) {
+  testing::RecordingNarrator n;
+  auto a = Make(nullptr, 0, &n);
+  FakeFileOwner f(a.get());
+  a->set_page_user(&f);
+  FillWithFile(*a, f, 4086);
+  n.decisions.clear();
+  EXPECT_EQ(a->Allocate({0, gfp::kNowait, 0, 0, OwnerKind::kKernel}), kNoPfn);
+  a->AdvanceTime(100);
+  std::vector<const Decision*> k;
+  for (const Decision& d : n.decisions) {
+    if (d.kind == DecisionKind::kKswapd) k.push_back(&d);
+  }
+  ASSERT_EQ(k.size(), 2u);
+  EXPECT_NE(k[0]->text.find("kswapd0 woken for order 0"), std::string::npos) << k[0]->text;
+  EXPECT_EQ(k[1]->value, 39);
+  EXPECT_TRUE(k[1]->yes);
+  EXPECT_NE(k[1]->text.find("39 pages reclaimed; node balanced"), std::string::npos) << k[1]->text;
+  // The atomic request says why it did not retry.
+  bool said = false;
+  for (const Decision& d : n.decisions) {
+    said |= d.kind == DecisionKind::kRetry && !d.yes && d.text.find("no __GFP_DIRECT_RECLAIM") != std::string::npos;
+  }
+  EXPECT_TRUE(said);
 }
 
 // A woken kswapd that has not run yet is not woken again (no event).

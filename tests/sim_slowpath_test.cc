@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "sim/config.h"
 #include "sim/page_allocator.h"
+#include "sim/testing_util.h"
 #include "sim/page_user.h"
 
 namespace fraglab::sim {
@@ -97,6 +98,52 @@ TEST(SimSlowPath, NoretryGivesUpAfterOneRound) {
   EXPECT_EQ(a->vm_events().pgsteal_direct, 32u);
   EXPECT_EQ(a->vm_events().alloc_fail, 1u);
   EXPECT_EQ(a->vm_events().compact_stall, 0u);  // no __GFP_IO: no compaction
+}
+
+// `fraglab explain` narrates the slow path: its start, each direct reclaim
+// round with the pages it freed, and every retry decision with its rule.
+TEST(SimSlowPath, NarratesTheSlowPathReclaimRoundsAndEachRetryDecision) {
+  for (const bool noretry : {false, true}) {
+    SCOPED_TRACE(noretry ? "__GFP_NORETRY" : "may retry");
+    MachineConfig c = SingleZoneMachine(4096);
+    c.pcp = false;
+    c.min_free_kbytes = 512;
+    c.watermark_boost_factor = 0;
+    testing::RecordingNarrator n;
+    auto a = PageAllocator::Create(c, nullptr, &n);
+    ASSERT_TRUE(a.ok()) << a.status();
+    FakeFileOwner f(a->get());
+    (*a)->set_page_user(&f);
+    Build(**a, f, 96, 3);
+    n.decisions.clear();
+    const uint64_t pfn =
+        (*a)->Allocate({3, kNoio | (noretry ? gfp::kNoretry : 0), 0, 0, OwnerKind::kKernel});
+    EXPECT_EQ(pfn, noretry ? kNoPfn : 96u);
+    int slow = 0, reclaim = 0, retry_yes = 0, retry_no = 0;
+    std::string last_retry;
+    for (const Decision& d : n.decisions) {
+      slow += d.kind == DecisionKind::kSlowPath;
+      if (d.kind == DecisionKind::kDirectReclaim) {
+        ++reclaim;
+        EXPECT_EQ(d.value, 32);
+        EXPECT_NE(d.text.find("32 pages"), std::string::npos) << d.text;
+      }
+      if (d.kind == DecisionKind::kRetry) {
+        (d.yes ? retry_yes : retry_no)++;
+        last_retry = d.text;
+      }
+    }
+    EXPECT_EQ(slow, 1);
+    // Four rounds as worked out above; the fourth allocates.
+    EXPECT_EQ(reclaim, noretry ? 1 : 4);
+    EXPECT_EQ(retry_yes, noretry ? 0 : 3);
+    EXPECT_EQ(retry_no, noretry ? 1 : 0);
+    if (noretry) {
+      EXPECT_NE(last_retry.find("__GFP_NORETRY"), std::string::npos) << last_retry;
+    } else {
+      EXPECT_NE(last_retry.find("should_reclaim_retry"), std::string::npos) << last_retry;
+    }
+  }
 }
 
 TEST(SimSlowPath, NonCostlyRequestRetriesWhileReclaimProgresses) {
