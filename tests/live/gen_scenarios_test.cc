@@ -27,7 +27,6 @@
 #include "absl/strings/numbers.h"
 #include "bpf/tracker.h"
 #include "common/scenario_parser.h"
-#include "common/snapshot_machine.h"
 #include "gen/probe.h"
 #include "gen/runner.h"
 #include "gen/safety.h"
@@ -96,21 +95,12 @@ absl::StatusOr<TrackedRun> RunShipped(const std::string& name, const std::string
   TrackedRun out;
   RunSink sink(nullptr);
   std::unique_ptr<tracker::Tracker> tr;
-  if (absl::Status pre = tracker::CheckPrerequisites(); !pre.ok()) {
-    out.tracker_note = std::string(pre.message());
+  tracker::TrackerOptions topt;
+  topt.snapshots = false;
+  if (auto started = tracker::StartForThisMachine(topt, &sink); started.ok()) {
+    tr = std::move(*started);
   } else {
-    auto header = snapshot::TraceHeaderForThisMachine();
-    if (!header.ok()) return header.status();
-    tracker::TrackerOptions topt;
-    topt.zones = header->zones;
-    topt.pageblock_order = header->pageblock_order;
-    topt.snapshots = false;
-    auto started = tracker::Tracker::Start(topt, &sink);
-    if (started.ok()) {
-      tr = std::move(*started);
-    } else {
-      out.tracker_note = std::string(started.status().message());
-    }
+    out.tracker_note = tracker::NoTrackerNote(started.status());
   }
   RunHooks hooks;
   hooks.sink = &sink;
