@@ -25,6 +25,7 @@
 #include "common/trace_file.h"
 #include "sim/config.h"
 #include "sim/page_allocator.h"
+#include "sim/scenario_sim.h"
 #include "sim/replay.h"
 
 namespace fraglab::sim {
@@ -40,12 +41,7 @@ TraceHeader HeaderOf(const PageAllocator& a) {
   h.kernel_era = "CLAIM";
   h.machine = "replay benchmark";
   h.nr_cpus = static_cast<uint32_t>(a.config().cpus);
-  for (int z = 0; z < a.num_zones(); ++z) {
-    const ZoneStats st = a.zone_stats(z);
-    h.zones.push_back({st.node, static_cast<int>(st.type), ZoneTypeName(st.type), st.start_pfn, st.spanned,
-                       st.present, st.managed});
-  }
-  for (int n = 0; n < a.numbering().count(); ++n) h.migratetype_names.push_back(a.numbering().Name(n));
+  SetAllocatorLayout(a, h);
   return h;
 }
 

@@ -486,18 +486,8 @@ absl::Status ScenarioSimulator::DoExpect(const sc::ExpandedPhase& e, const sc::E
                            seen.empty() ? "" : absl::StrCat(": ", absl::StrJoin(seen, " "))));
 }
 
-TraceHeader SimTraceHeader(const sc::Scenario& s, const PageAllocator& allocator,
-                           const std::string& scenario_text, uint64_t seed) {
-  TraceHeader h;
-  h.simulated = true;
-  h.created_unix_s = 0;
-  const MachineConfig& c = allocator.config();
-  h.kernel_release = s.machine.kernel_release;
-  h.kernel_era = c.era == Era::kLegacy ? "LEGACY" : c.era == Era::kHygiene ? "HYGIENE" : "CLAIM";
-  h.machine = "simulated";
-  h.nr_cpus = static_cast<uint32_t>(c.cpus);
-  h.pageblock_order = kPageblockOrder;
-  h.max_order = kMaxOrder;
+void SetAllocatorLayout(const PageAllocator& allocator, TraceHeader& h) {
+  h.zones.clear();
   for (int z = 0; z < allocator.num_zones(); ++z) {
     const ZoneStats st = allocator.zone_stats(z);
     ZoneLayout l;
@@ -510,8 +500,24 @@ TraceHeader SimTraceHeader(const sc::Scenario& s, const PageAllocator& allocator
     l.managed = st.managed;
     h.zones.push_back(l);
   }
+  h.migratetype_names.clear();
   const MigratetypeNumbering& num = allocator.numbering();
   for (int n = 0; n < num.count(); ++n) h.migratetype_names.push_back(num.Name(n));
+}
+
+TraceHeader SimTraceHeader(const sc::Scenario& s, const PageAllocator& allocator,
+                           const std::string& scenario_text, uint64_t seed) {
+  TraceHeader h;
+  h.simulated = true;
+  h.created_unix_s = 0;
+  const MachineConfig& c = allocator.config();
+  h.kernel_release = s.machine.kernel_release;
+  h.kernel_era = c.era == Era::kLegacy ? "LEGACY" : c.era == Era::kHygiene ? "HYGIENE" : "CLAIM";
+  h.machine = "simulated";
+  h.nr_cpus = static_cast<uint32_t>(c.cpus);
+  h.pageblock_order = kPageblockOrder;
+  h.max_order = kMaxOrder;
+  SetAllocatorLayout(allocator, h);
   h.scenario_name = s.name;
   h.scenario_text = scenario_text;
   h.seed = seed;

@@ -195,4 +195,9 @@ class ScenarioSimulator {
 TraceHeader SimTraceHeader(const scenario::Scenario& s, const PageAllocator& allocator,
                            const std::string& scenario_text, uint64_t seed);
 
+// Sets h's zones (layout of every allocator zone) and migratetype names (the
+// allocator's numbering): the part of a header that describes the machine,
+// for SimTraceHeader and for tests and benchmarks that write traces by hand.
+void SetAllocatorLayout(const PageAllocator& allocator, TraceHeader& h);
+
 }  // namespace fraglab::sim

@@ -18,6 +18,7 @@
 #include "common/trace_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sim/scenario_sim.h"
 #include "sim/start_state.h"
 
 namespace fraglab::sim {
@@ -39,12 +40,7 @@ TraceHeader Header(const PageAllocator& a) {
   h.kernel_era = "CLAIM";
   h.machine = "hand-made";
   h.nr_cpus = static_cast<uint32_t>(a.config().cpus);
-  for (int z = 0; z < a.num_zones(); ++z) {
-    const ZoneStats st = a.zone_stats(z);
-    h.zones.push_back({st.node, static_cast<int>(st.type), ZoneTypeName(st.type), st.start_pfn, st.spanned,
-                       st.present, st.managed});
-  }
-  for (int n = 0; n < a.numbering().count(); ++n) h.migratetype_names.push_back(a.numbering().Name(n));
+  SetAllocatorLayout(a, h);
   return h;
 }
 

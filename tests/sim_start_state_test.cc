@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sim/pageblock_map.h"
+#include "sim/scenario_sim.h"
 
 namespace fraglab::sim {
 namespace {
@@ -205,12 +206,7 @@ TEST(StartStateMapTest, SimulatedStateRoundTrips) {
   h.kernel_release = "6.18.0-sim";
   h.kernel_era = "CLAIM";
   h.nr_cpus = 2;
-  for (int z = 0; z < a.num_zones(); ++z) {
-    const ZoneStats st = a.zone_stats(z);
-    h.zones.push_back({st.node, static_cast<int>(st.type), ZoneTypeName(st.type), st.start_pfn, st.spanned,
-                       st.present, st.managed});
-  }
-  for (int n = 0; n < a.numbering().count(); ++n) h.migratetype_names.push_back(a.numbering().Name(n));
+  SetAllocatorLayout(a, h);
   VectorSink rec;
   a.set_sink(&rec);
   a.EmitSnapshots();
