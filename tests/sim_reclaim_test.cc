@@ -15,37 +15,14 @@
 #include "sim/page_allocator.h"
 #include "sim/page_user.h"
 #include "sim/testing_util.h"
+#include "tests/sim_test_util.h"
 
 namespace fraglab::sim {
 namespace {
 
 using ::testing::ElementsAre;
 
-// Owns page-cache pages (order 0) and gives back the oldest first.
-class FakeFileOwner final : public PageUser {
- public:
-  explicit FakeFileOwner(PageAllocator* a) : a_(a) {}
-  void Add(uint64_t pfn) { pages_.push_back(pfn); }
-  void OnMigrated(uint64_t old_pfn, uint64_t new_pfn, int order) override {
-    std::replace(pages_.begin(), pages_.end(), old_pfn, new_pfn);
-  }
-  uint64_t Reclaim(const ReclaimRequest& req) override {
-    requests.push_back(req);
-    uint64_t freed = 0;
-    while (freed < req.nr_to_reclaim && !pages_.empty()) {
-      EXPECT_TRUE(a_->Free(pages_.front(), 0).ok());
-      pages_.pop_front();
-      ++freed;
-    }
-    return freed;
-  }
-  size_t size() const { return pages_.size(); }
-  std::vector<ReclaimRequest> requests;
-
- private:
-  PageAllocator* a_;
-  std::deque<uint64_t> pages_;
-};
+using testing::FakeFileOwner;
 
 // 4096-page Normal zone, pcp off, min_free_kbytes 128: min 32, low 40,
 // high 48 (d = max(32 / 4, 4096 * 10 / 10000) = 8).

@@ -14,37 +14,13 @@
 #include "sim/config.h"
 #include "sim/page_allocator.h"
 #include "sim/testing_util.h"
+#include "tests/sim_test_util.h"
 #include "sim/page_user.h"
 
 namespace fraglab::sim {
 namespace {
 
-// Order-0 page-cache pages, reclaimed oldest first, told about migrations.
-class FakeFileOwner final : public PageUser {
- public:
-  explicit FakeFileOwner(PageAllocator* a) : a_(a) {}
-  void Add(uint64_t pfn) { pages_.push_back(pfn); }
-  void OnMigrated(uint64_t old_pfn, uint64_t new_pfn, int order) override {
-    std::replace(pages_.begin(), pages_.end(), old_pfn, new_pfn);
-    ++migrated;
-  }
-  uint64_t Reclaim(const ReclaimRequest& req) override {
-    ++calls;
-    uint64_t freed = 0;
-    while (freed < req.nr_to_reclaim && !pages_.empty()) {
-      EXPECT_TRUE(a_->Free(pages_.front(), 0).ok());
-      pages_.pop_front();
-      ++freed;
-    }
-    return freed;
-  }
-  int calls = 0;
-  int migrated = 0;
-
- private:
-  PageAllocator* a_;
-  std::deque<uint64_t> pages_;
-};
+using testing::FakeFileOwner;
 
 constexpr uint64_t kNoio = gfp::kReclaim;  // GFP_NOIO: may reclaim, no __GFP_IO (so no compaction)
 
@@ -191,10 +167,10 @@ TEST(SimSlowPath, AtomicNeverReclaimsKernelFailsAfterOneFruitlessRound) {
   EXPECT_NE(a->Allocate({0, gfp::kAtomic, 0, 0, OwnerKind::kKernel}), kNoPfn);
   EXPECT_EQ(a->Allocate({0, gfp::kNowait, 0, 0, OwnerKind::kKernel}), kNoPfn);
   EXPECT_EQ(a->vm_events().allocstall, 0u);
-  EXPECT_EQ(f.calls, 0);
+  EXPECT_EQ(f.requests.size(), 0u);
   EXPECT_EQ(a->Allocate({0, gfp::kKernel, 0, 0, OwnerKind::kKernel}), kNoPfn);
   EXPECT_EQ(a->vm_events().allocstall, 1u);
-  EXPECT_EQ(f.calls, 1);
+  EXPECT_EQ(f.requests.size(), 1u);
   EXPECT_EQ(a->vm_events().alloc_fail, 2u);
 }
 
@@ -288,7 +264,7 @@ TEST(SimSlowPath, CostlyOrderTriesAsyncCompactionBeforeReclaim) {
     if (!dense) {
       EXPECT_EQ(pfn, kNoPfn);
       EXPECT_EQ(v.allocstall, 0u);
-      EXPECT_EQ(f.calls, 0);
+      EXPECT_EQ(f.requests.size(), 0u);
       EXPECT_EQ(v.compact_stall, 0u);  // skipped compaction is no stall
       EXPECT_EQ(v.alloc_fail, 1u);
       continue;

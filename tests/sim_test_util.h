@@ -1,12 +1,15 @@
-// Helpers shared by the simulator's scenario tests (scenario_sim_test,
-// sim_kernel_model_test): small one-zone machines as scenario text, parsing
-// that fails the test on error, building a ScenarioSimulator, and TOML
-// phases that several tests repeat.
+// Helpers shared by the simulator's tests: small one-zone machines as
+// scenario text, parsing that fails the test on error, building a
+// ScenarioSimulator, TOML phases that several tests repeat (scenario_sim_test,
+// sim_kernel_model_test), and a page-cache owner for reclaim on hand-built
+// allocators (sim_reclaim_test, sim_slowpath_test).
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +19,8 @@
 #include "common/event_sink.h"
 #include "common/scenario.h"
 #include "common/scenario_parser.h"
+#include "sim/page_allocator.h"
+#include "sim/page_user.h"
 #include "sim/scenario_sim.h"
 
 namespace fraglab::sim::testing {
@@ -79,5 +84,32 @@ zone = "Normal"
 order = )",
                       order, "\nmigratetype = \"", migratetype, "\"\ncount = ", count);
 }
+
+// Owns order-0 page-cache pages on a hand-built allocator: Reclaim frees the
+// oldest first (each request is kept in `requests`), migrations are followed.
+class FakeFileOwner final : public PageUser {
+ public:
+  explicit FakeFileOwner(PageAllocator* a) : a_(a) {}
+  void Add(uint64_t pfn) { pages_.push_back(pfn); }
+  void OnMigrated(uint64_t old_pfn, uint64_t new_pfn, int /*order*/) override {
+    std::replace(pages_.begin(), pages_.end(), old_pfn, new_pfn);
+  }
+  uint64_t Reclaim(const ReclaimRequest& req) override {
+    requests.push_back(req);
+    uint64_t freed = 0;
+    while (freed < req.nr_to_reclaim && !pages_.empty()) {
+      EXPECT_TRUE(a_->Free(pages_.front(), 0).ok());
+      pages_.pop_front();
+      ++freed;
+    }
+    return freed;
+  }
+  size_t size() const { return pages_.size(); }
+  std::vector<ReclaimRequest> requests;
+
+ private:
+  PageAllocator* a_;
+  std::deque<uint64_t> pages_;
+};
 
 }  // namespace fraglab::sim::testing
